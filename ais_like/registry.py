@@ -1,0 +1,132 @@
+"""The model library: architecture plugins discovered from files, listed without importing Keras.
+
+A plugin is one Python file with module-level constants ``title`` (str) and ``include``
+(bool: listed by default) and a function ``create(input_shape)`` that returns a compiled Keras
+model with a sigmoid output of the input's height and width (or an object following the
+non-Keras contract in ``ais_like.custom_model``). Plugins come from the built-in ``models``
+package and from a user folder (``$AIS_LIKE_ARCHITECTURES`` or
+``~/.local/share/ais_like/architectures``). Listing reads the constants with ``ast``; the file
+is imported (and Keras with it) only by :meth:`Architecture.create`.
+
+Models are always referred to by title, never by a position in a list.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    title: str
+    include: bool
+    path: Path
+    description: str = ""
+
+    @property
+    def module_name(self) -> str:
+        return "ais_like_architecture_" + "".join(c if c.isalnum() else "_" for c in self.title.lower())
+
+    def load(self):
+        """Import the plugin module (this imports Keras)."""
+        from . import backend
+
+        backend.keras()  # set the default backend before the plugin imports keras
+        import sys
+
+        if self.module_name in sys.modules:
+            return sys.modules[self.module_name]
+        spec = importlib.util.spec_from_file_location(self.module_name, self.path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[self.module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[self.module_name]
+            raise
+        return module
+
+    def create(self, input_shape=(None, None, 1)):
+        """Build and compile a fresh model for ``input_shape`` (height, width, channels)."""
+        return self.load().create(tuple(input_shape))
+
+
+def builtin_folder() -> Path:
+    from . import models as _models  # ais_like.models: the repository's models/ folder
+
+    return Path(_models.__file__).parent
+
+
+def user_folder() -> Path:
+    env = os.environ.get("AIS_LIKE_ARCHITECTURES")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "ais_like" / "architectures"
+
+
+def read_plugin(path: Path) -> Architecture | None:
+    """Read a plugin's ``title`` and ``include`` from its source, or None if it is not a plugin."""
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    consts: dict = {}
+    has_create = False
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name in ("title", "include"):
+                try:
+                    consts[name] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+        elif isinstance(node, ast.FunctionDef) and node.name == "create":
+            has_create = True
+        elif isinstance(node, ast.ClassDef):
+            pass
+    if not has_create or not isinstance(consts.get("title"), str):
+        return None
+    return Architecture(
+        title=consts["title"],
+        include=bool(consts.get("include", True)),
+        path=Path(path),
+        description=(ast.get_docstring(tree) or "").strip().splitlines()[0] if ast.get_docstring(tree) else "",
+    )
+
+
+def list_architectures(all: bool = False, folders: list[Path] | None = None) -> list[Architecture]:
+    """Every plugin found (built-in first, then the user folder), sorted by title within each.
+
+    ``all=False`` hides plugins whose ``include`` is False. A user plugin with the title of a
+    built-in one replaces it.
+    """
+    folders = folders if folders is not None else [builtin_folder(), user_folder()]
+    found: dict[str, Architecture] = {}
+    for folder in folders:
+        if not Path(folder).is_dir():
+            continue
+        for path in sorted(Path(folder).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            arch = read_plugin(path)
+            if arch is not None:
+                found[arch.title.lower()] = arch
+    archs = list(found.values())
+    return [a for a in archs if all or a.include]
+
+
+def get_architecture(title: str, folders: list[Path] | None = None) -> Architecture:
+    """The plugin with this title (case-insensitive), or an InputError listing the titles."""
+    archs = list_architectures(all=True, folders=folders)
+    for a in archs:
+        if a.title.lower() == str(title).strip().lower():
+            return a
+    titles = ", ".join(repr(a.title) for a in archs)
+    raise InputError(f"unknown model architecture {title!r}; available: {titles}")

@@ -1,0 +1,1 @@
+"""Architecture plugins: one file per architecture (title, include, create(input_shape))."""

@@ -1,0 +1,1 @@
+"""OpenGL drawing for the workbench (imported only by ais_like.gui)."""

@@ -1,0 +1,1 @@
+"""GLSL programs of the workbench, shipped as package data."""
