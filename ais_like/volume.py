@@ -276,7 +276,10 @@ def _open_tiff(path: Path) -> Volume:
         data = tifffile.memmap(path, mode="r")
         closers.append(getattr(data, "_mmap", None).close if getattr(data, "_mmap", None) else (lambda: None))
     except Exception:  # compressed or tiled: decode page by page
-        data = _TiffPages(tif, series)
+        if len(series.pages) == series.shape[0] and len(series.shape) == 3:
+            data = _TiffPages(tif, series)
+        else:  # one page holding several planes: it has to be decoded whole
+            data = series.asarray()
     data = _squeeze_to_3d(data, path)
     header = Header(apix=_tiff_apix(tif))
     return Volume(path=path, data=data, header=header, _closers=closers)

@@ -1,0 +1,28 @@
+import subprocess
+import sys
+
+import pytest
+
+from ais_like import registry
+from ais_like.errors import InputError
+
+
+def test_plugins_listed_without_importing_keras(repo_root):
+    code = ("import sys; from ais_like.registry import list_architectures\n"
+            "t = [a.title for a in list_architectures(all=True)]\n"
+            "print('TITLES', t); print('KERAS', 'keras' in sys.modules or 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, timeout=60)
+    assert "KERAS False" in out.stdout, out.stdout + out.stderr
+
+
+def test_user_folder_plugins_and_hidden_ones(tmp_path, monkeypatch):
+    (tmp_path / "mine.py").write_text('"""My net."""\ntitle = "My Net"\ninclude = False\ndef create(input_shape):\n    return None\n')
+    (tmp_path / "not_a_plugin.py").write_text("x = 1\n")
+    (tmp_path / "broken.py").write_text("def (:\n")
+    monkeypatch.setenv("AIS_LIKE_ARCHITECTURES", str(tmp_path))
+    shown = [a.title for a in registry.list_architectures()]
+    assert "My Net" not in shown
+    arch = registry.get_architecture("my net")
+    assert arch.title == "My Net" and not arch.include and arch.description == "My net."
+    with pytest.raises(InputError, match="unknown model architecture 'Nope'"):
+        registry.get_architecture("Nope")
