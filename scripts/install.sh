@@ -33,7 +33,6 @@ PY="${PYTHON:-python3}"
 # from choosing a multi-GB CUDA build. Skip with AIS_LIKE_NO_TORCH=1.
 if [ -z "${AIS_LIKE_NO_TORCH:-}" ]; then
     .venv/bin/python -m pip install -q "torch==2.13.0" 2>/dev/null \
-        || .venv/bin/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
         || echo "note: PyTorch not installed; the KERAS_BACKEND=torch tests will be skipped" >&2
 fi
 .venv/bin/python -m pip install -q -e ".[test]"
