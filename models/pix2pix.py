@@ -1,0 +1,15 @@
+"""Pix2pix: a conditional GAN (UNet generator + PatchGAN discriminator), about 1.4 M parameters (generator 1.05 M).
+
+Not a plain Keras model: ``create`` returns an ``ais_like.custom_model.Pix2Pix`` object, which
+follows the custom-model contract documented there (predict, train_on_batch, save_h5, ...).
+"""
+
+title = "Pix2pix"
+include = True
+divisor = 16
+
+
+def create(input_shape=(None, None, 1)):
+    from ais_like.custom_model import Pix2Pix
+
+    return Pix2Pix(input_shape)

@@ -1,0 +1,14 @@
+"""UNet L: a larger UNet (4 levels, 32 to 512 filters, about 7.8 M parameters).
+
+Encoder-decoder with skip connections (see ``models/_unet.py``), dropout at the bottleneck.
+"""
+
+title = "UNet L"
+include = True
+divisor = 16
+
+
+def create(input_shape=(None, None, 1)):
+    from ais_like.models._unet import build
+
+    return build(input_shape, base=32, depth=4, name="unet_l", dropout=0.2)

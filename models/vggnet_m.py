@@ -1,0 +1,15 @@
+"""VGGNet M, medium: three pooling blocks (64, 128, 256 filters), 4.9 M parameters (Ais: 5.05 M).
+
+VGG-style 3x3 convolution blocks with 2x2 max-pools, then transposed convolutions back to full
+size and a sigmoid head (see models/_vgg.py).
+"""
+
+title = "VGGNet M"
+include = True
+divisor = 8
+
+
+def create(input_shape=(None, None, 1)):
+    from ais_like.models._vgg import build
+
+    return build(input_shape, widths=[64, 128, 256], convs=[2, 2, 3], bottleneck=256, decoder_convs=2, name="vggnet_m")
