@@ -125,12 +125,15 @@ class Annotations:
     def feature_names(self) -> list[str]:
         return list(self.features)
 
-    def remove_feature(self, name: str) -> None:
+    def remove_feature(self, name: str, missing_ok: bool = False) -> None:
         """Remove a feature and all its annotations.
 
         With a features dict shared by several Annotations (a project), the feature may already
         be gone from the dict: then only this tomogram's annotations of it are dropped."""
-        if name not in self.features and name not in self._masks and name not in self._boxes:
+        known = name in self.features or name in self._masks or name in self._boxes
+        if not known and missing_ok:
+            return
+        if not known:
             self.feature(name)  # raises
         self.features.pop(name, None)
         self._masks.pop(name, None)

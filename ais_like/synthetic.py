@@ -431,7 +431,7 @@ def write_demo_dataset(folder: str | os.PathLike, seed: int = 0, *, shape=(80, 2
         for z in slices:
             ann.set_slice("membrane", z, tomo.labels["membrane"][z])
         proj = project_mod.Project()
-        proj.add_dataset(out["tomogram"], annotations=ann, name=name, apix=apix)
+        proj.add_dataset(out["tomogram"], annotations=ann, name=name)
         out["project"] = project_mod.save(proj, folder / f"{name}.aisproj")
     (folder / f"{name}_meta.json").write_text(json.dumps(tomo.meta, indent=1))
     return out

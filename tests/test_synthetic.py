@@ -96,3 +96,29 @@ def test_carbon_edge():
     t = synthetic.make_tomogram(shape=(16, 64, 64), seed=2, carbon=True, n_vesicles=1, n_ribosomes=2)
     assert "carbon" in t.labels and 0.05 < t.labels["carbon"].mean() < 0.4
     assert t.volume[t.labels["carbon"] == 1].mean() < t.volume[t.labels["carbon"] == 0].mean()
+
+
+def test_write_demo_dataset(tmp_path):
+    from ais_like import project
+    from ais_like.volume import open_volume
+
+    out = synthetic.write_demo_dataset(tmp_path / "demo", seed=1, shape=(24, 64, 64))
+    with open_volume(out["tomogram"]) as vol:
+        assert vol.shape == (24, 64, 64) and vol.apix == 10.0
+        data = vol.read()
+    for feat, path in out["labels"].items():
+        with open_volume(path) as lv:
+            assert lv.dtype == np.uint8 and lv.shape == (24, 64, 64) and lv.apix == 10.0
+    mem = open_volume(out["labels"]["membrane"]).read()
+    assert 2 <= len(out["annotated_slices"]) <= 3
+    proj = project.load(out["project"])
+    ds = next(iter(proj.datasets.values()))
+    assert ds.path == out["tomogram"].absolute() and ds.exists
+    ann = ds.annotations
+    assert ann.annotated_slices("membrane") == out["annotated_slices"]
+    for z in out["annotated_slices"]:
+        assert np.array_equal(ann.label_slice("membrane", z), mem[z].astype(np.uint8))
+    again = synthetic.make_tomogram(shape=(24, 64, 64), seed=1)
+    assert np.allclose(data, again.volume)
+    lines = out["particles"].read_text().split("\n")
+    assert len([ln for ln in lines if ln]) == len(again.particles)
