@@ -73,6 +73,36 @@ class LoadedModel:
         return str(ours.get("architecture") or self.metadata.get("arch") or "unknown")
 
 
+def preprocess_settings(metadata: dict) -> dict:
+    """How a model's input slices must be prepared, from its metadata.
+
+    Returns a dict with ``normalisation`` ("slice" or "global", see
+    :func:`ais_like.preprocess.normalise`), ``clamp`` (sigmas, or None), ``lowpass`` and
+    ``highpass`` (Å, or None) and ``apix`` (the model's Å/px, or None when unknown). Training
+    stores these under ``metadata["ais_like"]["preprocess"]``; archives written by Ais carry only
+    its ``normalization`` field, mapped here.
+    """
+    ours = metadata.get("ais_like") if isinstance(metadata.get("ais_like"), dict) else {}
+    pre = ours.get("preprocess") if isinstance(ours.get("preprocess"), dict) else {}
+    norm = pre.get("normalisation")
+    if norm not in ("slice", "global", "none"):
+        ais = str(metadata.get("normalization", "slice_mad")).lower()
+        norm = "global" if ais.startswith("global") else "slice"
+    clamp = pre.get("clamp", 4.0)
+    apix = metadata.get("apix")
+    return {
+        "normalisation": norm,
+        "clamp": float(clamp) if isinstance(clamp, (int, float)) and clamp > 0 else None,
+        "lowpass": _positive_or_none(pre.get("lowpass")),
+        "highpass": _positive_or_none(pre.get("highpass")),
+        "apix": _positive_or_none(apix),
+    }
+
+
+def _positive_or_none(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
 def archive_name(title: str) -> str:
     """A file-system-safe member prefix for a model title."""
     safe = "".join(c if (c.isalnum() or c in "-_ ") else "_" for c in title).strip()
