@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 DEFAULT_BACKEND = "tensorflow"
 
@@ -14,9 +15,53 @@ def keras():
     """
     os.environ.setdefault("KERAS_BACKEND", DEFAULT_BACKEND)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    first = "keras" not in sys.modules
+    if first and os.environ["KERAS_BACKEND"] == "tensorflow" and "tensorflow" not in sys.modules:
+        with _stderr_muted():  # TensorFlow's C++ start-up notices ignore TF_CPP_MIN_LOG_LEVEL
+            import tensorflow  # noqa: F401
     import keras as _keras
 
+    if first:
+        _quiet_backend_logs()
     return _keras
+
+
+class _stderr_muted:
+    """Send file descriptor 2 to /dev/null for a ``with`` block (not when AIS_LIKE_DEBUG is set)."""
+
+    def __enter__(self):
+        self._saved = None
+        if os.environ.get("AIS_LIKE_DEBUG"):
+            return self
+        try:
+            sys.stderr.flush()
+            self._saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        except OSError:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+        return False
+
+
+def _quiet_backend_logs() -> None:
+    """TensorFlow's retracing notices and Keras's "HDF5 is legacy" note are not for our users."""
+    import logging
+
+    for name in ("tensorflow", "absl", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
 
 
 def backend_name() -> str:

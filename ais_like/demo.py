@@ -63,7 +63,7 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S
              n_slices: int = 3, tiles: int = 600, batch_size: int = 32, shape=DEMO_SHAPE,
              progress: ProgressFn | None = None, log=print) -> DemoResult:
     """Generate, annotate (from ground truth on ``n_slices`` slices), train, segment, score."""
-    from . import archive, registry, segment, synthetic, tiles as tiles_mod, training
+    from . import archive, segment, synthetic, tiles as tiles_mod, training
     from .volume import Header, open_volume, write_volume
 
     progress = progress or null_progress
@@ -86,18 +86,13 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S
     volume = open_volume(tomo_path)
     tset = tiles_mod.tiles_from_labels(volume, truth.astype(np.uint8), train_slices, box=64, n_tiles=tiles,
                                        positive_fraction=0.5, augment=True, seed=seed, feature=DEMO_FEATURE)
-    arch = registry.get_architecture(architecture)
-    model = arch.create((tset.box, tset.box, 1))
-    result = training.train(model, tset, epochs=epochs, batch_size=batch_size, seed=seed,
-                            callback=_EpochProgress(epochs, progress, log))
-    final_loss = float(result.history["loss"][-1]) if result.history.get("loss") else float("nan")
-    meta = archive.make_metadata(
-        DEMO_FEATURE, arch.title, apix=DEMO_APIX, box_size=tset.box, epochs=epochs, batch_size=batch_size,
-        loss=final_loss, n_parameters=int(model.count_params()), colour=[0.95, 0.75, 0.2],
-        ais_like={"preprocess": {"normalisation": tset.normalisation, "clamp": 4.0},
-                  "trainset": tset.summary(), "train_slices": train_slices},
-    )
-    model_path = archive.save_scnm(folder / "membrane.scnm", model, meta)
+    trained = training.train_feature_model(tset, architecture, title=DEMO_FEATURE, colour=[0.95, 0.75, 0.2],
+                                           epochs=epochs, batch_size=batch_size, seed=seed,
+                                           callback=_EpochProgress(epochs, progress, log))
+    final_loss = float(trained.metadata["loss"])
+    trained.metadata["ais_like"]["train_slices"] = train_slices
+    arch_title = trained.metadata["ais_like"]["architecture"]
+    model_path = archive.save_scnm(folder / "membrane.scnm", trained.model, trained.metadata)
     seconds["train"] = round(time.perf_counter() - t1, 1)
 
     log("3/4 segmenting the whole volume")
@@ -115,7 +110,7 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S
     volume.close()
     seconds["total"] = round(time.perf_counter() - t0, 1)
     res = DemoResult(folder=str(folder), tomogram=str(tomo_path), model=str(model_path), segmentation=str(seg_path),
-                     architecture=arch.title, train_slices=train_slices, test_slices=int(unseen.sum()),
+                     architecture=arch_title, train_slices=train_slices, test_slices=int(unseen.sum()),
                      dice_unseen=round(dice, 4), precision_unseen=round(precision, 4), recall_unseen=round(recall, 4),
                      final_loss=round(final_loss, 5), seconds=seconds)
     (folder / "demo_summary.json").write_text(json.dumps(asdict(res), indent=1))

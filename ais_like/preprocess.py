@@ -80,17 +80,27 @@ def normalise(a: np.ndarray, mode: str = "slice", clamp: float | None = 4.0,
     return out
 
 
-def volume_stats(volume, n_slices: int = 32) -> tuple[float, float]:
+def volume_stats(volume, n_slices: int = 32, *, apix: float | None = None, lowpass: float | None = None,
+                 highpass: float | None = None) -> tuple[float, float]:
     """Robust (median, sigma) of a whole volume from up to ``n_slices`` evenly spaced slices.
 
     ``volume`` is an ``ais_like.volume.Volume`` or a (z, y, x) array; only the sampled slices
-    are read.
+    are read (every second pixel of each). With ``lowpass``/``highpass`` (Å) the samples are
+    band-passed first, so that the statistics describe the filtered slices a model sees
+    (``apix`` defaults to the volume's own).
     """
     data = volume.data if hasattr(volume, "data") else np.asarray(volume)
+    if apix is None:
+        apix = getattr(volume, "apix", None)
     nz = data.shape[0]
     idx = np.unique(np.linspace(0, nz - 1, min(n_slices, nz)).round().astype(int))
-    sample = np.stack([np.asarray(data[i], dtype=np.float32)[::2, ::2] for i in idx])
-    return robust_stats(sample)
+    planes = []
+    for i in idx:
+        plane = np.asarray(data[i], dtype=np.float32)[::2, ::2]
+        if lowpass or highpass:
+            plane = bandpass(plane, 2.0 * apix if apix else None, lowpass, highpass)
+        planes.append(plane)
+    return robust_stats(np.stack(planes))
 
 
 def bandpass(image: np.ndarray, apix: float, lowpass: float | None = DEFAULT_LOWPASS_A,

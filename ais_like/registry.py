@@ -1,7 +1,8 @@
 """The model library: architecture plugins discovered from files, listed without importing Keras.
 
-A plugin is one Python file with module-level constants ``title`` (str) and ``include``
-(bool: listed by default) and a function ``create(input_shape)`` that returns a compiled Keras
+A plugin is one Python file with module-level constants ``title`` (str), ``include``
+(bool: listed by default) and ``divisor`` (int: input height and width must be multiples of it;
+default 1), and a function ``create(input_shape)`` that returns a compiled Keras
 model with a sigmoid output of the input's height and width (or an object following the
 non-Keras contract in ``ais_like.custom_model``). Plugins come from the built-in ``models``
 package and from a user folder (``$AIS_LIKE_ARCHITECTURES`` or
@@ -28,6 +29,7 @@ class Architecture:
     include: bool
     path: Path
     description: str = ""
+    divisor: int = 1  # input height and width must be multiples of this (2 ** number of poolings)
 
     @property
     def module_name(self) -> str:
@@ -82,7 +84,7 @@ def read_plugin(path: Path) -> Architecture | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            if name in ("title", "include"):
+            if name in ("title", "include", "divisor"):
                 try:
                     consts[name] = ast.literal_eval(node.value)
                 except ValueError:
@@ -98,6 +100,7 @@ def read_plugin(path: Path) -> Architecture | None:
         include=bool(consts.get("include", True)),
         path=Path(path),
         description=(ast.get_docstring(tree) or "").strip().splitlines()[0] if ast.get_docstring(tree) else "",
+        divisor=int(consts["divisor"]) if isinstance(consts.get("divisor"), int) and consts["divisor"] > 0 else 1,
     )
 
 

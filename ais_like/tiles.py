@@ -60,7 +60,8 @@ def tiles_from_labels(volume, labels, slices, *, box: int = 64, target_apix: flo
                       n_tiles: int | None = None, positive_fraction: float = 0.5, augment: bool = True,
                       normalisation: str = "slice", seed: int = 0, feature: str = "feature",
                       apix: float | None = None, rotate: bool = False, noise: float = 0.0,
-                      contrast: float = 0.0, clamp: float | None = 4.0, progress=None) -> TrainingSet:
+                      contrast: float = 0.0, clamp: float | None = 4.0, lowpass: float | None = None,
+                      highpass: float | None = None, progress=None) -> TrainingSet:
     """Cut a training set from fully annotated slices of a label volume.
 
     Parameters
@@ -86,6 +87,8 @@ def tiles_from_labels(volume, labels, slices, *, box: int = 64, target_apix: flo
     noise, contrast : standard deviation of added Gaussian noise (in normalised units) and of a
         multiplicative contrast factor around 1, drawn per tile (need ``augment``).
     clamp : sigmas to clamp at in normalisation.
+    lowpass, highpass : optional band-pass in Å applied to each slice before resampling and
+        normalisation (see :func:`ais_like.preprocess.bandpass`); segmentation applies the same.
     progress : optional ``(done, total, message)`` callback.
 
     Returns
@@ -101,10 +104,10 @@ def tiles_from_labels(volume, labels, slices, *, box: int = 64, target_apix: flo
     for z in slices:
         if not 0 <= z < nz:
             raise InputError(f"slice {z} is outside the volume (0..{nz - 1})")
-    stats = _global_stats(volume, normalisation)
+    stats = _global_stats(volume, normalisation, vol_apix, lowpass, highpass)
     planes = []
     for i, z in enumerate(slices):
-        image = _prepare(data[z], vol_apix, target_apix, normalisation, clamp, stats)
+        image = _prepare(data[z], vol_apix, target_apix, normalisation, clamp, stats, lowpass, highpass)
         feat = np.asarray(lab_data[z]) > 0
         label = _resample_mask(feat, image.shape).astype(np.uint8)
         planes.append(_Plane(z, image, label))
@@ -118,7 +121,8 @@ def tiles_from_labels(volume, labels, slices, *, box: int = 64, target_apix: flo
     if augment:
         images = _jitter(images, rng, noise, contrast)
     meta = _meta(planes, is_pos, vol_apix, target_apix, box, seed, augment, rotate, noise, contrast,
-                 positive_fraction, stats, source="labels")
+                 positive_fraction, stats, source="labels",
+                 preprocess=_preprocess(normalisation, clamp, lowpass, highpass))
     return TrainingSet(images=images, labels=labs, apix=target_apix or vol_apix, feature=feature,
                        normalisation=normalisation, meta=meta)
 
@@ -128,7 +132,8 @@ def tiles_from_annotations(volume, annotations, feature: str, *, box: int | None
                            positive_fraction: float = 0.5, augment: bool = True,
                            normalisation: str = "slice", seed: int = 0, apix: float | None = None,
                            mode: str = "auto", rotate: bool = False, noise: float = 0.0,
-                           contrast: float = 0.0, clamp: float | None = 4.0, progress=None) -> TrainingSet:
+                           contrast: float = 0.0, clamp: float | None = 4.0, lowpass: float | None = None,
+                           highpass: float | None = None, progress=None) -> TrainingSet:
     """Cut a training set from one feature's annotations (boxes and/or painted slices).
 
     Parameters
@@ -163,7 +168,7 @@ def tiles_from_annotations(volume, annotations, feature: str, *, box: int | None
     data, vol_apix = _data_and_apix(volume, apix)
     if tuple(annotations.shape) != tuple(data.shape):
         raise InputError(f"annotations of shape {tuple(annotations.shape)} do not match the tomogram {tuple(data.shape)}")
-    stats = _global_stats(volume, normalisation)
+    stats = _global_stats(volume, normalisation, vol_apix, lowpass, highpass)
     box_slices = sorted(annotations.boxed_slices(feature)) if mode != "slices" else []
     painted = sorted(annotations.annotated_slices(feature))
     whole = [z for z in painted if z not in box_slices] if mode != "boxes" else []
@@ -176,7 +181,7 @@ def tiles_from_annotations(volume, annotations, feature: str, *, box: int | None
     rng = np.random.default_rng(seed)
     planes_whole, planes_box = [], []
     for z in whole + box_slices:
-        image = _prepare(data[z], vol_apix, target_apix, normalisation, clamp, stats)
+        image = _prepare(data[z], vol_apix, target_apix, normalisation, clamp, stats, lowpass, highpass)
         raw = annotations.label_slice(feature, z)  # 0 unpainted, 1 feature, 2 ignore
         fg = _resample_mask(raw == 1, image.shape)
         ign = _resample_mask(raw == ANN_IGNORE, image.shape)
@@ -233,7 +238,8 @@ def tiles_from_annotations(volume, annotations, feature: str, *, box: int | None
         images = _jitter(images, rng, noise, contrast)
     is_pos = np.concatenate(pos_flags) if pos_flags else np.zeros(0, bool)
     meta = _meta(planes_whole + planes_box, is_pos, vol_apix, target_apix, box, seed, augment, rotate, noise,
-                 contrast, positive_fraction, stats, source="annotations")
+                 contrast, positive_fraction, stats, source="annotations",
+                 preprocess=_preprocess(normalisation, clamp, lowpass, highpass))
     meta["mode"] = mode
     meta["box_slices"] = [int(z) for z in box_slices]
     meta["whole_slices"] = [int(z) for z in whole]
@@ -269,21 +275,21 @@ def _data_and_apix(volume, apix):
     return data, (float(vol_apix) if vol_apix else None)
 
 
-def _global_stats(volume, normalisation):
+def _global_stats(volume, normalisation, apix=None, lowpass=None, highpass=None):
     if normalisation != "global":
         return None
     from .preprocess import volume_stats
 
-    return volume_stats(volume)
+    return volume_stats(volume, apix=apix, lowpass=lowpass, highpass=highpass)
 
 
-def _prepare(image, apix, target_apix, normalisation, clamp, stats):
+def _prepare(image, apix, target_apix, normalisation, clamp, stats, lowpass=None, highpass=None):
     from .preprocess import prepare_slice
 
     if target_apix and not apix:
         raise InputError("resampling to the target Å/px needs the tomogram's voxel size; pass --apix")
     return prepare_slice(np.asarray(image, np.float32), apix, target_apix, normalisation=normalisation,
-                         clamp=clamp, stats=stats)
+                         clamp=clamp, stats=stats, lowpass=lowpass, highpass=highpass)
 
 
 def _resample_mask(mask: np.ndarray, shape) -> np.ndarray:
@@ -451,9 +457,15 @@ def _jitter(images, rng, noise, contrast):
     return out
 
 
+def _preprocess(normalisation, clamp, lowpass, highpass) -> dict:
+    """How the tiles' slices were prepared; stored with the model so segmentation does the same."""
+    return {"normalisation": normalisation, "clamp": clamp, "lowpass": lowpass, "highpass": highpass}
+
+
 def _meta(planes, is_pos, vol_apix, target_apix, box, seed, augment, rotate, noise, contrast,
-          positive_fraction, stats, source):
+          positive_fraction, stats, source, preprocess):
     return {
+        "preprocess": preprocess,
         "source": source,
         "slices": [int(p.z) for p in planes],
         "data_apix": vol_apix,
@@ -469,3 +481,52 @@ def _meta(planes, is_pos, vol_apix, target_apix, box, seed, augment, rotate, noi
         "drawn_negative": int(len(is_pos) - np.sum(is_pos)),
         "global_stats": list(stats) if stats is not None else None,
     }
+
+
+# ------------------------------------------------------------------------------------------
+# From files (what the CLI, batch jobs and the GUI share)
+
+
+def training_set_from_files(data, labels, slices, *, feature: str = "feature", apix: float | None = None,
+                            box: int = 64, progress=None, **options) -> TrainingSet:
+    """:func:`tiles_from_labels` on a tomogram file and a label-volume file of the same shape."""
+    from .volume import open_volume
+
+    with open_volume(data, apix=apix) as vol, open_volume(labels) as lab:
+        if lab.shape != vol.shape:
+            raise InputError(f"{labels}: label volume {lab.shape} does not match the tomogram {data} {vol.shape}")
+        ts = tiles_from_labels(vol, lab.data, slices, box=box, feature=feature, progress=progress, **options)
+    ts.meta["sources"] = [str(data)]
+    return ts
+
+
+def training_set_from_project(project, feature: str, *, apix: float | None = None, box: int | None = None,
+                              progress=None, **options) -> TrainingSet:
+    """Tiles of ``feature`` from every tomogram of a project that has annotations of it.
+
+    ``project`` is an ``ais_like.project.Project`` or the path of a ``.aisproj`` folder. Each
+    tomogram gives :func:`tiles_from_annotations` (its own voxel size, or ``apix``); the sets
+    are concatenated. With a ``target_apix`` in ``options`` all are resampled to it; without,
+    the tomograms must share one Å/px.
+    """
+    from . import project as project_mod
+
+    proj = project_mod.load(project) if not hasattr(project, "datasets") else project
+    if feature not in proj.features:
+        known = ", ".join(repr(f) for f in proj.features) or "none"
+        raise InputError(f"{getattr(proj, 'path', project)}: no feature {feature!r} (features: {known})")
+    sets = []
+    for ds in proj.datasets.values():
+        ann = ds.annotations
+        if feature not in ann.feature_names or not (ann.annotated_slices(feature) or ann.boxed_slices(feature)):
+            continue
+        if not ds.exists:
+            raise InputError(f"{ds.path}: tomogram of dataset {ds.name!r} not found")
+        with ds.open() as vol:
+            ts = tiles_from_annotations(vol, ann, feature, box=box, apix=apix or ds.apix, progress=progress,
+                                        **options)
+        ts.meta["sources"] = [str(ds.path)]
+        sets.append(ts)
+    if not sets:
+        raise InputError(f"{getattr(proj, 'path', project)}: feature {feature!r} has no annotations to train from")
+    return TrainingSet.concatenate(sets)

@@ -1,10 +1,19 @@
 """Training a model on a training set (``ais_like.trainset.TrainingSet``).
 
 ``compile_for_training`` compiles a Keras model with Adam and a loss that ignores label 2;
-architecture plugins call it from ``create``. ``train`` (below) runs the epochs.
+architecture plugins call it from ``create``. :func:`train` runs the epochs with a callback
+interface (per-batch and per-epoch losses, stop requests) shared by the CLI's progress bar and
+the GUI's live plot, and keeps the best epoch's weights. :func:`train_feature_model` builds an
+architecture, trains it and returns the model with its ``.scnm`` metadata.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
 
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_LOSS = "bce_dice"
@@ -36,3 +45,254 @@ def compile_for_training(model, learning_rate: float | None = DEFAULT_LEARNING_R
     model.compile(optimizer=k.optimizers.Adam(learning_rate=lr), loss=get_loss(loss),
                   jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return model
+
+
+# --------------------------------------------------------------------------------------------
+# The training loop
+
+
+class TrainingCallback:
+    """What training reports to, and asks whether to stop (the CLI's bar, the GUI's live plot).
+
+    Subclass and override what you need; every method is optional.
+    """
+
+    def on_batch(self, epoch: int, batch: int, loss: float) -> None:
+        """After each batch: that batch's own loss (not a running mean)."""
+
+    def on_epoch(self, epoch: int, logs: dict) -> None:
+        """After each epoch: ``logs`` has ``loss`` (mean over the epoch's batches) and, with a
+        validation split, ``val_loss``; also ``best`` (True when this epoch is the best so far)."""
+
+    def should_stop(self) -> bool:
+        """Polled after every batch; True stops training (the best weights are kept)."""
+        return False
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: per-epoch ``history`` ("loss", and "val_loss" with validation),
+    per-batch losses, the epoch whose weights were kept, why it ended, and the wall time."""
+
+    history: dict = field(default_factory=dict)
+    batch_losses: list = field(default_factory=list)
+    best_epoch: int = -1
+    best_loss: float = float("nan")
+    stopped: str = "completed"  # "completed", "early_stopping" or "user"
+    epochs_run: int = 0
+    seconds: float = 0.0
+    seconds_per_epoch: list = field(default_factory=list)
+
+
+def set_learning_rate(model, learning_rate: float) -> None:
+    """Set the learning rate a compiled model (or custom model) trains with."""
+    if hasattr(model, "save_h5"):  # ais_like.custom_model contract
+        model.learning_rate = float(learning_rate)
+        return
+    opt = getattr(model, "optimizer", None)
+    if opt is None:
+        raise InputError("the model is not compiled; build it with its architecture's create()")
+    opt.learning_rate = float(learning_rate)
+
+
+def _split(n: int, validation_split: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    order = rng.permutation(n)
+    n_val = int(round(n * float(validation_split)))
+    if validation_split > 0 and n_val == 0 and n >= 2:
+        n_val = 1
+    if n_val >= n:
+        raise InputError(f"validation split {validation_split} leaves no tiles to train on ({n} tiles)")
+    return order[n_val:], order[:n_val]
+
+
+def _evaluate(model, x, y, batch_size: int) -> float:
+    """The model's loss on held-out tiles (mean over tiles)."""
+    if hasattr(model, "save_h5"):
+        return float(model.evaluate(x, y, batch_size=batch_size))
+    total, count = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        out = model.test_on_batch(xb, yb)
+        total += float(np.asarray(out if np.ndim(out) == 0 else np.asarray(out).reshape(-1)[0])) * len(xb)
+        count += len(xb)
+    return total / max(count, 1)
+
+
+def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
+          validation_split: float = 0.0, early_stopping: int | None = None, callback: TrainingCallback | None = None,
+          seed: int = 0, keep_best: bool = True) -> TrainResult:
+    """Train ``model`` on ``trainset`` (an :class:`ais_like.trainset.TrainingSet`).
+
+    Parameters
+    ----------
+    model : a compiled Keras model (from an architecture's ``create``) or a custom model.
+    trainset : tiles (n, box, box) float32 and labels (n, box, box) uint8 (2 = ignore).
+    epochs : passes over the training tiles.
+    batch_size : tiles per optimisation step.
+    learning_rate : set on the optimizer before training (None: keep the compiled one).
+    validation_split : fraction of tiles held out (drawn by ``seed``) to measure ``val_loss``.
+    early_stopping : stop when the monitored loss (``val_loss`` with validation, else the
+        epoch's training loss) has not improved for this many epochs (None: never).
+    callback : a :class:`TrainingCallback` (per-batch and per-epoch reports, stop requests).
+    seed : shuffling and the validation split are a function of this seed.
+    keep_best : restore the weights of the best epoch (by the monitored loss) at the end.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import time
+
+    epochs = int(epochs)
+    batch_size = int(batch_size)
+    if epochs < 1:
+        raise InputError(f"epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    if not 0.0 <= float(validation_split) < 1.0:
+        raise InputError(f"validation split must be in [0, 1), got {validation_split}")
+    if len(trainset) == 0:
+        raise InputError("the training set has no tiles")
+    if learning_rate is not None:
+        if not (float(learning_rate) > 0):
+            raise InputError(f"learning rate must be positive, got {learning_rate}")
+        set_learning_rate(model, learning_rate)
+    callback = callback or TrainingCallback()
+    rng = np.random.default_rng(seed)
+    x_all = trainset.images[..., None].astype(np.float32, copy=False)
+    y_all = trainset.labels[..., None].astype(np.float32)
+    train_idx, val_idx = _split(len(trainset), validation_split, rng)
+    x_val, y_val = x_all[val_idx], y_all[val_idx]
+    monitor = "val_loss" if len(val_idx) else "loss"
+    result = TrainResult(history={"loss": []} | ({"val_loss": []} if len(val_idx) else {}))
+    best_weights = None
+    since_best = 0
+    t0 = time.perf_counter()
+    n_batches = int(np.ceil(len(train_idx) / batch_size))
+    for epoch in range(epochs):
+        te = time.perf_counter()
+        order = train_idx[rng.permutation(len(train_idx))]
+        losses = []
+        stop_now = False
+        for b in range(n_batches):
+            idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+            out = model.train_on_batch(x_all[idx], y_all[idx])
+            loss = float(np.asarray(out).reshape(-1)[0])
+            if not np.isfinite(loss):
+                raise InputError(f"training diverged at epoch {epoch + 1}, batch {b + 1} (loss {loss}); "
+                                 "lower the learning rate")
+            losses.append(loss)
+            result.batch_losses.append(loss)
+            callback.on_batch(epoch, b, loss)
+            if callback.should_stop():
+                stop_now = True
+                break
+        if not losses:
+            break
+        logs = {"loss": float(np.mean(losses))}
+        if len(val_idx):
+            logs["val_loss"] = _evaluate(model, x_val, y_val, batch_size)
+        for k, v in logs.items():
+            result.history[k].append(v)
+        result.epochs_run = epoch + 1
+        result.seconds_per_epoch.append(time.perf_counter() - te)
+        current = logs[monitor]
+        improved = not (result.best_loss <= current)  # also True while best_loss is nan
+        if improved and not stop_now:
+            result.best_epoch, result.best_loss = epoch, current
+            since_best = 0
+            if keep_best and epoch < epochs - 1:
+                best_weights = [np.array(w) for w in model.get_weights()]
+            elif keep_best:
+                best_weights = None  # the final weights are the best ones
+        else:
+            since_best += 1
+        logs["best"] = bool(improved and not stop_now)
+        callback.on_epoch(epoch, logs)
+        if stop_now or callback.should_stop():
+            result.stopped = "user"
+            break
+        if early_stopping is not None and since_best >= int(early_stopping):
+            result.stopped = "early_stopping"
+            break
+    if keep_best and best_weights is not None and result.best_epoch != result.epochs_run - 1:
+        model.set_weights(best_weights)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# One call from a training set to a model ready to save as .scnm
+
+
+@dataclass
+class TrainedModel:
+    """A trained model, the ``.scnm`` metadata that describes it, and how training went."""
+
+    model: object
+    metadata: dict
+    result: TrainResult
+
+
+def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str | None = None,
+                        colour=None, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
+                        validation_split: float = 0.0, early_stopping: int | None = None, loss: str | None = None,
+                        threshold: float = 0.5, callback: TrainingCallback | None = None, seed: int = 0,
+                        folders=None) -> TrainedModel:
+    """Build ``architecture`` for the training set's box, train it and describe it.
+
+    The CLI (``ais-like train``), the demo and the GUI's training worker all call this, so a
+    model does not depend on the front end that trained it.
+
+    Parameters
+    ----------
+    trainset : ais_like.trainset.TrainingSet
+    architecture : an architecture title from :func:`ais_like.registry.list_architectures`.
+    title : the model's title (the feature it segments; names its output files); default: the
+        training set's feature.
+    colour : (r, g, b) in 0..1 for display.
+    loss : "bce", "dice" or "bce_dice" (recompiles the model; None keeps the plugin's loss).
+    threshold : the default display/picking threshold stored with the model.
+    Other parameters: see :func:`train`. ``seed`` also seeds the weight initialisation.
+
+    Returns
+    -------
+    TrainedModel
+    """
+    from . import registry
+    from .archive import make_metadata
+    from .backend import keras
+
+    arch = registry.get_architecture(architecture, folders=folders)
+    k = keras()
+    k.utils.set_random_seed(int(seed))
+    model = arch.create((None, None, 1))  # fully convolutional: whole slices at inference
+    if loss is not None and not hasattr(model, "save_h5"):
+        compile_for_training(model, learning_rate, loss)
+    result = train(model, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                   validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed)
+    if hasattr(model, "save_h5"):
+        lr = model.learning_rate
+    else:
+        lr = float(np.asarray(model.optimizer.learning_rate))
+    monitor = "val_loss" if "val_loss" in result.history else "loss"
+    final = result.history[monitor][result.best_epoch] if result.best_epoch >= 0 else float("nan")
+    pre = dict(trainset.meta.get("preprocess") or {"normalisation": trainset.normalisation, "clamp": 4.0})
+    feature = title or trainset.feature
+    meta = make_metadata(
+        feature, arch.title, apix=float(trainset.apix) if trainset.apix else -1.0, box_size=trainset.box,
+        epochs=result.epochs_run, batch_size=int(batch_size), loss=float(final), threshold=float(threshold),
+        n_parameters=int(model.count_params()),
+        **({"colour": [float(c) for c in colour]} if colour is not None else {}),
+        ais_like={
+            "divisor": arch.divisor,
+            "preprocess": pre,
+            "trainset": trainset.summary(),
+            "training": {"learning_rate": lr, "validation_split": float(validation_split),
+                         "early_stopping": early_stopping, "loss": loss or DEFAULT_LOSS, "seed": int(seed),
+                         "best_epoch": result.best_epoch, "stopped": result.stopped,
+                         "history": {k_: [round(float(v), 6) for v in vals] for k_, vals in result.history.items()},
+                         "seconds": round(result.seconds, 2)},
+        },
+    )
+    return TrainedModel(model=model, metadata=meta, result=result)

@@ -74,6 +74,30 @@ class TrainingSet:
             "normalisation": self.normalisation,
         }
 
+    @classmethod
+    def concatenate(cls, sets: list["TrainingSet"]) -> "TrainingSet":
+        """One training set from several (e.g. one per tomogram) of the same box, Å/px and feature."""
+        sets = list(sets)
+        if not sets:
+            raise InputError("no training sets to combine")
+        first = sets[0]
+        for other in sets[1:]:
+            if other.box != first.box:
+                raise InputError(f"cannot combine training sets of box {first.box} and {other.box}")
+            if (other.apix or 0) and (first.apix or 0) and abs(other.apix - first.apix) > 1e-3 * first.apix:
+                raise InputError(f"cannot combine training sets at {first.apix} and {other.apix} Å/px; "
+                                 "extract them at one target Å/px")
+            if other.normalisation != first.normalisation:
+                raise InputError("cannot combine training sets normalised differently "
+                                 f"({first.normalisation!r} and {other.normalisation!r})")
+        if len(sets) == 1:
+            return first
+        meta = dict(first.meta)
+        meta["sources"] = [src for t in sets for src in (t.meta.get("sources") or [])]
+        meta["parts"] = [{k: t.meta.get(k) for k in ("source", "slices", "data_apix")} for t in sets]
+        return cls(images=np.concatenate([t.images for t in sets]), labels=np.concatenate([t.labels for t in sets]),
+                   apix=first.apix, feature=first.feature, normalisation=first.normalisation, meta=meta)
+
     def save(self, path: str | os.PathLike) -> Path:
         path = Path(path)
         meta = dict(self.meta)

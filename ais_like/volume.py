@@ -453,10 +453,16 @@ class VolumeWriter:
         if self._done:
             return self.path
         h = self._mrc.header
+        total = int(np.prod(self.shape))
         if self._written:
-            mean = self._sum / self._written
-            h.dmin, h.dmax, h.dmean = self._min, self._max, mean
-            h.rms = math.sqrt(max(self._sumsq / self._written - mean * mean, 0.0))
+            # voxels never written are zeros (the file starts zero-filled); each voxel is
+            # assumed written at most once
+            lo, hi = self._min, self._max
+            if self._written < total:
+                lo, hi = min(lo, 0.0), max(hi, 0.0)
+            mean = self._sum / total
+            h.dmin, h.dmax, h.dmean = lo, hi, mean
+            h.rms = math.sqrt(max(self._sumsq / total - mean * mean, 0.0))
         else:
             self._mrc.reset_header_stats()
         self._mrc.flush()

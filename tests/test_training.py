@@ -1,0 +1,105 @@
+"""The training loop: learning rate honoured, per-batch/per-epoch reports, stop requests, early
+stopping, validation split and best-weights restore; the .scnm metadata of a trained model."""
+
+import numpy as np
+import pytest
+
+from ais_like.errors import InputError
+from ais_like.trainset import TrainingSet
+from ais_like.training import TrainingCallback, train, train_feature_model
+
+from _model_helpers import tiny_model
+
+
+def _set(n=48, box=16, seed=0):
+    rng = np.random.default_rng(seed)
+    img = rng.normal(size=(n, box, box)).astype(np.float32)
+    lab = (img > 0.3).astype(np.uint8)
+    lab[:, :2] = 2  # ignored rows
+    return TrainingSet(img, lab, apix=10.0, feature="Blob")
+
+
+class Recorder(TrainingCallback):
+    def __init__(self, stop_after=None):
+        self.batches, self.epochs, self.stop_after = [], [], stop_after
+
+    def on_batch(self, epoch, batch, loss):
+        self.batches.append((epoch, batch, loss))
+
+    def on_epoch(self, epoch, logs):
+        self.epochs.append(dict(logs))
+
+    def should_stop(self):
+        return self.stop_after is not None and len(self.batches) >= self.stop_after
+
+
+def test_reports_every_batch_and_epoch_and_learns():
+    model = tiny_model()
+    rec = Recorder()
+    res = train(model, _set(), epochs=6, batch_size=8, learning_rate=0.05, callback=rec)
+    assert len(rec.batches) == 6 * 6 and [b[:2] for b in rec.batches[:7]] == [(0, i) for i in range(6)] + [(1, 0)]
+    assert len(rec.epochs) == 6 and res.epochs_run == 6 and res.stopped == "completed"
+    assert res.history["loss"][-1] < res.history["loss"][0]
+    # the epoch loss is the mean of that epoch's batch losses (not Keras's running mean)
+    assert res.history["loss"][0] == pytest.approx(np.mean([b[2] for b in rec.batches[:6]]))
+
+
+def test_learning_rate_is_honoured():
+    model = tiny_model()
+    train(model, _set(n=8), epochs=1, batch_size=8, learning_rate=0.0123)
+    assert float(np.asarray(model.optimizer.learning_rate)) == pytest.approx(0.0123)
+    # a learning rate of ~0 changes nothing
+    model = tiny_model(seed=1)
+    before = [w.copy() for w in model.get_weights()]
+    train(model, _set(n=8), epochs=1, batch_size=8, learning_rate=1e-12, keep_best=False)
+    assert all(np.allclose(a, b, atol=1e-8) for a, b in zip(before, model.get_weights()))
+
+
+def test_stop_request_ends_training_and_keeps_best_weights():
+    model = tiny_model()
+    rec = Recorder(stop_after=14)  # during the third epoch
+    res = train(model, _set(), epochs=50, batch_size=8, learning_rate=0.05, callback=rec)
+    assert res.stopped == "user" and len(rec.batches) == 14 and res.epochs_run == 3
+    assert res.best_epoch == 1  # the interrupted epoch never counts as best
+
+
+def test_early_stopping_and_best_weights_restored():
+    ts = _set()
+    model = tiny_model()
+    # a huge learning rate makes the loss jump around; training must stop and restore the best epoch
+    res = train(model, ts, epochs=40, batch_size=8, learning_rate=3.0, validation_split=0.25, early_stopping=2)
+    assert "val_loss" in res.history and len(res.history["val_loss"]) == res.epochs_run
+    assert res.best_loss == pytest.approx(min(res.history["val_loss"]))
+    if res.stopped == "early_stopping":
+        assert res.epochs_run - 1 - res.best_epoch == 2
+    # the model now holds the best epoch's weights: its validation loss is the best one
+    from ais_like.training import _split, _evaluate
+
+    rng = np.random.default_rng(0)
+    _, val_idx = _split(len(ts), 0.25, rng)
+    x, y = ts.images[val_idx][..., None], ts.labels[val_idx][..., None].astype(np.float32)
+    assert _evaluate(model, x, y, 8) == pytest.approx(res.best_loss, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch size"), ({"validation_split": 1.0}, "validation"),
+    ({"learning_rate": -1.0}, "learning rate")])
+def test_bad_parameters_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        train(tiny_model(), _set(n=8), **{"epochs": 1, **kwargs})
+
+
+def test_train_feature_model_metadata():
+    ts = _set(n=32, box=32)
+    ts.meta["preprocess"] = {"normalisation": "slice", "clamp": 3.0, "lowpass": None, "highpass": None}
+    tm = train_feature_model(ts, "Eman2", title="Membrane", colour=(0.1, 0.2, 0.3), epochs=2, batch_size=16,
+                             learning_rate=2e-4, validation_split=0.25)
+    m = tm.metadata
+    assert m["title"] == "Membrane" and m["arch"] == "Eman2" and m["ais_like"]["architecture"] == "Eman2"
+    assert m["apix"] == 10.0 and m["box_size"] == 32 and m["epochs"] == 2 and m["colour"] == [0.1, 0.2, 0.3]
+    assert m["n_parameters"] == 378081 == tm.model.count_params()
+    assert m["ais_like"]["training"]["learning_rate"] == pytest.approx(2e-4)
+    assert m["ais_like"]["preprocess"]["clamp"] == 3.0 and m["ais_like"]["divisor"] == 2
+    assert m["loss"] == pytest.approx(min(tm.result.history["val_loss"]))
+    # the model takes whole slices of any size, not only tiles
+    assert tm.model.predict_on_batch(np.zeros((1, 40, 60, 1), np.float32)).shape == (1, 40, 60, 1)
