@@ -263,11 +263,12 @@ def _keras2_nodes(layer_name: str, nodes) -> list:
             out.append(node)
             continue
         args = node.get("args") or []
-        kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
+        # ``training`` is decided by the caller at run time in both Keras versions
+        kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None and k != "training"}
         if len(args) != 1 or kwargs:
             raise NotKeras2Compatible(f"layer {layer_name!r} is called with arguments Keras 2's layout cannot hold")
         first = args[0]
-        tensors = first if isinstance(first, list) else [first]
+        tensors = list(first) if isinstance(first, (list, tuple)) else [first]
         entry = []
         for t in tensors:
             hist = (t.get("config") or {}).get("keras_history") if isinstance(t, dict) else None
