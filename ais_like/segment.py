@@ -31,6 +31,8 @@ from .progress import ProgressFn, null_progress
 PIXEL_BUDGET = 4 * 1024 * 1024
 # Overlap of neighbouring tiles on each side (px, at the model's Å/px).
 TILE_MARGIN = 64
+# Reflected context added around every slice (px at the model's Å/px).
+CONTEXT = 16
 # Reading budget per block of slices (bytes of float32).
 BLOCK_BYTES = 128 * 1024 * 1024
 
@@ -97,10 +99,13 @@ class Predictor:
         (see :func:`volume_stats_for`); None computes them per slice batch.
     tta : test-time augmentation: average over this many of the 8 rotations/flips (1 = none).
     batch_size : slices per model call (None: as many as fit :data:`PIXEL_BUDGET`).
+    context : pixels of reflected image added on every side before the network sees a slice,
+        so that features at the slice's edges are judged on image rather than on the network's
+        zero padding (Ais adds 64 px beyond a multiple of 32; :data:`CONTEXT` is our default).
     """
 
     def __init__(self, loaded, *, apix: float | None = None, stats=None, tta: int = 1,
-                 batch_size: int | None = None, pixel_budget: int = PIXEL_BUDGET):
+                 batch_size: int | None = None, pixel_budget: int = PIXEL_BUDGET, context: int | None = None):
         from .archive import preprocess_settings
 
         self.loaded = loaded
@@ -115,6 +120,7 @@ class Predictor:
         self.batch_size = batch_size
         self.pixel_budget = int(pixel_budget)
         self.divisor = model_divisor(loaded)
+        self.context = CONTEXT if context is None else max(0, int(context))
         model_apix = self.settings["apix"]
         self.resample = bool(model_apix and self.apix and abs(self.apix - model_apix) > 1e-3 * model_apix)
 
@@ -162,16 +168,19 @@ class Predictor:
 
     def _predict_any_size(self, x: np.ndarray) -> np.ndarray:
         n, h, w = x.shape
-        d = self.divisor
-        H, W = h + (-h) % d, w + (-w) % d
-        if H * W > self.pixel_budget:
-            return np.stack([self._tiled(s) for s in x])
-        padded = _reflect_pad(x, H, W)
-        per_call = self.batch_size or max(1, self.pixel_budget // (H * W))
+        d, c = self.divisor, self.context
+        H, W = h + 2 * c, w + 2 * c
+        H, W = H + (-H) % d, W + (-W) % d
+        padded = _reflect_pad(x, H, W, top=c, left=c)
         out = np.empty((n, h, w), np.float32)
+        if H * W > self.pixel_budget:
+            for i in range(n):
+                out[i] = self._tiled(padded[i])[c:c + h, c:c + w]
+            return out
+        per_call = self.batch_size or max(1, self.pixel_budget // (H * W))
         for i in range(0, n, per_call):
             p = self._call(padded[i:i + per_call])
-            out[i:i + per_call] = p[:, :h, :w]
+            out[i:i + per_call] = p[:, c:c + h, c:c + w]
         return out
 
     def _tiled(self, img: np.ndarray) -> np.ndarray:
@@ -215,13 +224,13 @@ def _starts(n: int, side: int, step: int) -> list[int]:
     return starts
 
 
-def _reflect_pad(x: np.ndarray, H: int, W: int) -> np.ndarray:
-    """Pad (n, h, w) to (n, H, W) at the bottom and right by reflection."""
+def _reflect_pad(x: np.ndarray, H: int, W: int, top: int = 0, left: int = 0) -> np.ndarray:
+    """Pad (n, h, w) to (n, H, W) by reflection: ``top``/``left`` rows/columns before, the rest after."""
     n, h, w = x.shape
     if (h, w) == (H, W):
         return x
     mode = "reflect" if h > 1 and w > 1 else "edge"
-    return np.pad(x, ((0, 0), (0, H - h), (0, W - w)), mode=mode)
+    return np.pad(x, ((0, 0), (top, H - h - top), (left, W - w - left)), mode=mode)
 
 
 def volume_stats_for(loaded, volume, apix: float | None = None):
