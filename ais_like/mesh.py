@@ -29,7 +29,7 @@ import numpy as np
 from .errors import InputError
 from .interactions import as_prediction, check_threshold
 from .interactions import value_max as dtype_value_max
-from .picking import binned, iter_components, to_pixels
+from .picking import binned, default_block, iter_components, to_pixels
 from .progress import ProgressFn, null_progress
 
 # Ais's default model colours (RGB 0..1); a feature gets one by a stable hash of its name.
@@ -138,20 +138,31 @@ def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int,
     return v
 
 
-def _cluster_ids(v: np.ndarray, cell: float, base: np.ndarray) -> np.ndarray:
+def _cluster_ids(v: np.ndarray, cell: float, base: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
+    """Cluster index of every vertex: its grid cell (and its piece, ``group``), numbered 0..k-1."""
     keys = np.floor((v - base) / cell).astype(np.int64)
-    _, inv = np.unique(keys, axis=0, return_inverse=True)
+    keys -= keys.min(axis=0)
+    dims = keys.max(axis=0) + 1
+    flat = (keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]
+    if group is not None:
+        flat = flat + group.astype(np.int64) * int(dims.prod())
+    _, inv = np.unique(flat, return_inverse=True)
     return inv.ravel()
 
 
 def _clustered_faces(ids: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Faces between three different clusters, each set of three clusters once (either winding)."""
     f = ids[faces]
-    ok = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
-    f = f[ok]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
     if not len(f):
         return f.reshape(0, 3)
-    # Two faces on the same three clusters (either winding) collapse into one.
-    _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+    s = np.sort(f, axis=1).astype(np.int64)
+    n = int(s.max()) + 1
+    if n < (1 << 21):
+        key = (s[:, 0] << 42) | (s[:, 1] << 21) | s[:, 2]
+        _, first = np.unique(key, return_index=True)
+    else:
+        _, first = np.unique(s, axis=0, return_index=True)
     return f[np.sort(first)]
 
 
@@ -206,9 +217,12 @@ def decimate_pieces(pieces: list[tuple[np.ndarray, np.ndarray]], target_faces: i
     edge = float(np.mean(np.linalg.norm(np.asarray(v0)[f0[:, 0]] - np.asarray(v0)[f0[:, 1]], axis=1))) or 1.0
     extent = float(np.max(allv.max(axis=0) - base)) or 1.0
 
+    allf = np.concatenate([np.asarray(f, np.int64) + o for (_, f), o in
+                           zip(pieces, np.cumsum([0] + [len(v) for v, _ in pieces[:-1]]))])
+    group = np.concatenate([np.full(len(v), i, np.int64) for i, (v, _) in enumerate(pieces)])
+
     def count(cell):
-        return sum(len(_clustered_faces(_cluster_ids(np.asarray(v, np.float64), cell, base), np.asarray(f)))
-                   for v, f in pieces)
+        return len(_clustered_faces(_cluster_ids(allv, cell, base, group), allf))
 
     lo, hi = edge * 0.5, max(edge, extent)
     while count(hi) > target and hi < extent * 1e3:
@@ -245,7 +259,7 @@ def decimate_pieces(pieces: list[tuple[np.ndarray, np.ndarray]], target_faces: i
 def mesh_volume(volume, apix: float, *, threshold: float = 0.5, bin: int = 1,
                 dust: float | None = None, dust_px: float | None = None, smooth: int = 0,
                 decimate: int | None = None, origin: tuple = (0.0, 0.0, 0.0),
-                value_max: float | None = None, block: int = 64,
+                value_max: float | None = None, block: int | None = None,
                 progress: ProgressFn | None = None, name: str = "segmentation") -> Mesh:
     """Mesh the surface ``prediction = threshold`` of each connected piece.
 
@@ -282,6 +296,7 @@ def mesh_volume(volume, apix: float, *, threshold: float = 0.5, bin: int = 1,
     shape = tuple(int(n) for n in volume.shape)
     if len(shape) != 3:
         raise InputError(f"{name}: expected a (z, y, x) volume, got shape {shape}")
+    block = default_block(shape) if block is None else int(block)
     dust_v = to_pixels(dust, dust_px, apix, 3, "dust")
     dtype = as_prediction(np.empty(0, np.dtype(volume.dtype)), name).dtype
     scale = float(value_max) if value_max is not None else dtype_value_max(dtype, name)
