@@ -1,8 +1,15 @@
 """Time and peak memory of particle picking and meshing on a 200 x 512 x 512 prediction volume.
 
-The volume is synthetic and made here (deterministic): ~200 soft particles (radius 5-8 voxels,
-some touching in pairs), 6 vesicle membranes (shells 4 voxels thick) and specks of noise, stored
-as uint8 0..255 in an MRC file (as ``ais-like segment`` writes), then read memory-mapped.
+The volumes are synthetic and made here (deterministic), uint8 0..255 MRC files as ``ais-like
+segment`` writes them, read memory-mapped:
+
+- ``particles``: a particle model's prediction: 200 soft particles (radius 5-8 voxels), 3000
+  one-voxel specks, and the six membranes below at probability 0.3 (a particle model's weak
+  response to membranes, under the 0.5 threshold);
+- ``membranes``: a membrane model's prediction: six vesicles (shells ~4 voxels thick, radius
+  40-80 voxels);
+- ``both``: particles and membranes at full strength in one volume: the worst case for the picker
+  (every vesicle is one large component that it must split).
 
 Run:  PYTHONPATH=. python benchmarks/bench_pick_mesh.py [--quick] [--out FILE.json]
 
@@ -28,8 +35,8 @@ SHAPE = (200, 512, 512)
 APIX = 10.0
 
 
-def make_volume(shape=SHAPE, seed=0, n_particles=200, n_vesicles=6):
-    """uint8 (z, y, x) prediction with particles and membranes; returns (volume, centres zyx)."""
+def make_volumes(shape=SHAPE, seed=0, n_particles=200, n_vesicles=6):
+    """uint8 (z, y, x) predictions; returns ({"particles", "membranes", "both"}, centres zyx)."""
     rng = np.random.default_rng(seed)
     vol = np.zeros(shape, np.uint8)
     nz, ny, nx = shape
@@ -47,9 +54,13 @@ def make_volume(shape=SHAPE, seed=0, n_particles=200, n_vesicles=6):
         p = (np.clip(1.0 - d / (r * 1.6), 0, 1) * 255).astype(np.uint8)
         sub = vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
         np.maximum(sub, p, out=sub)
+    specks = rng.integers(0, np.array(shape), size=(3000, 3))
+    vol[specks[:, 0], specks[:, 1], specks[:, 2]] = 200
+    particles_only = vol
+    vol = np.zeros(shape, np.uint8)
     for _ in range(n_vesicles):
-        r = rng.uniform(40, 80)
-        c = np.array([rng.uniform(60, nz - 60), rng.uniform(r, ny - r), rng.uniform(r, nx - r)])
+        r = rng.uniform(0.08, 0.16) * nx
+        c = np.array([rng.uniform(0.3 * nz, 0.7 * nz), rng.uniform(r, ny - r), rng.uniform(r, nx - r)])
         lo = np.maximum(np.floor(c - r - 4).astype(int), 0)
         hi = np.minimum(np.ceil(c + r + 5).astype(int), shape)
         zz, yy, xx = np.ogrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
@@ -57,9 +68,10 @@ def make_volume(shape=SHAPE, seed=0, n_particles=200, n_vesicles=6):
         p = (np.clip(1.0 - d / 4.0, 0, 1) * 255).astype(np.uint8)
         sub = vol[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
         np.maximum(sub, p, out=sub)
-    specks = rng.integers(0, np.array(shape), size=(3000, 3))
-    vol[specks[:, 0], specks[:, 1], specks[:, 2]] = 200
-    return vol, np.array([c for c, _ in centres])
+    membranes = vol
+    particles = np.maximum(particles_only, (membranes.astype(np.uint16) * 3 // 10).astype(np.uint8))
+    both = np.maximum(particles_only, membranes)
+    return {"particles": particles, "membranes": membranes, "both": both}, np.array([c for c, _ in centres])
 
 
 def machine() -> dict:
@@ -96,9 +108,17 @@ def _child(task: str, path: str, args: dict) -> None:
 
             mesh = mesh_volume(vol.data, vol.apix, **args)
             result = {"n_pieces": len(mesh.pieces), "n_faces": mesh.n_faces}
-    result["seconds"] = time.perf_counter() - t0
-    result["peak_rss_MiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["seconds"] = round(time.perf_counter() - t0, 2)
+    result["peak_rss_MiB"] = _peak_rss_mib()
     print("RESULT " + json.dumps(result))
+
+
+def _peak_rss_mib() -> float:
+    """VmHWM of this process (ru_maxrss would include the parent's memory at fork)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def measure(task: str, path: Path, args: dict) -> dict:
@@ -106,8 +126,9 @@ def measure(task: str, path: Path, args: dict) -> dict:
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent) + os.pathsep + env.get("PYTHONPATH", "")
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); " \
            f"import bench_pick_mesh as b; b._child({task!r}, {str(path)!r}, {args!r})"
-    base = subprocess.run([sys.executable, "-c", "import resource, numpy, scipy.ndimage, skimage.measure, "
-                           "skimage.segmentation; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+    base = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import bench_pick_mesh as b, "
+                           "numpy, scipy.ndimage, scipy.spatial, skimage.measure, skimage.segmentation, "
+                           "ais_like.picking, ais_like.mesh; print(b._peak_rss_mib())" % str(Path(__file__).resolve().parent)],
                           capture_output=True, text=True, env=env, check=True)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -129,26 +150,33 @@ def main() -> int:
     shape = (64, 256, 256) if a.quick else SHAPE
     n = 50 if a.quick else 200
     t0 = time.perf_counter()
-    vol, centres = make_volume(shape, n_particles=n, n_vesicles=2 if a.quick else 6)
+    vols, centres = make_volumes(shape, n_particles=n, n_vesicles=2 if a.quick else 6)
     made = time.perf_counter() - t0
     results = {"machine": machine(), "shape_zyx": list(shape), "apix": APIX, "n_true_particles": int(len(centres)),
-               "volume_MiB": round(vol.nbytes / 2 ** 20, 1), "make_seconds": round(made, 1), "runs": {}}
+               "volume_MiB": round(vols["particles"].nbytes / 2 ** 20, 1), "make_seconds": round(made, 1), "runs": {}}
+    pick_args = dict(threshold=0.5, min_volume=50 * APIX ** 3, min_spacing=100.0)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench__Particle.mrc"
-        write_volume(path, vol, Header(apix=APIX))
-        del vol
+        paths = {}
+        for key, vol in vols.items():
+            paths[key] = Path(tmp) / f"bench__{key}.mrc"
+            write_volume(paths[key], vol, Header(apix=APIX))
+        del vols, vol
         runs = {
-            "pick": ("pick", dict(threshold=0.5, min_volume=50 * APIX ** 3, min_spacing=100.0)),
-            "pick bin 2": ("pick", dict(threshold=0.5, min_volume=50 * APIX ** 3, min_spacing=100.0, bin=2)),
-            "mesh": ("mesh", dict(threshold=0.5, dust=50 * APIX ** 3)),
-            "mesh bin 2, smooth 10, decimate 200k": ("mesh", dict(threshold=0.5, bin=2, dust=50 * APIX ** 3,
-                                                                  smooth=10, decimate=200_000)),
+            "pick particles": ("pick", "particles", pick_args),
+            "pick particles, bin 2": ("pick", "particles", dict(pick_args, bin=2)),
+            "pick particles + full membranes (worst case)": ("pick", "both", pick_args),
+            "pick particles + full membranes, bin 2": ("pick", "both", dict(pick_args, bin=2)),
+            "mesh membranes": ("mesh", "membranes", dict(threshold=0.5, dust=50 * APIX ** 3)),
+            "mesh membranes, bin 2, smooth 10, decimate 200k": ("mesh", "membranes", dict(
+                threshold=0.5, bin=2, dust=50 * APIX ** 3, smooth=10, decimate=200_000)),
+            "mesh particles + membranes": ("mesh", "both", dict(threshold=0.5, dust=50 * APIX ** 3)),
+            "mesh particles + membranes, smooth 10, decimate 200k": ("mesh", "both", dict(
+                threshold=0.5, dust=50 * APIX ** 3, smooth=10, decimate=200_000)),
         }
-        for label, (task, args) in runs.items():
-            results["runs"][label] = measure(task, path, args)
-            r = results["runs"][label]
-            print(f"{label:40s} {r['seconds']:6.2f} s   peak RSS {r['peak_rss_MiB']:7.1f} MiB "
-                  f"(imports alone {r['imports_rss_MiB']:.0f} MiB)   "
+        for label, (task, key, args) in runs.items():
+            r = results["runs"][label] = measure(task, paths[key], args)
+            print(f"{label:55s} {r['seconds']:6.2f} s   peak RSS {r['peak_rss_MiB']:7.1f} MiB "
+                  f"(after imports {r['imports_rss_MiB']:.0f} MiB)   "
                   + ", ".join(f"{k} {v}" for k, v in r.items() if k.startswith("n_")), flush=True)
     if a.out:
         Path(a.out).write_text(json.dumps(results, indent=1))
