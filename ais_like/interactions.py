@@ -488,6 +488,14 @@ def within_radius(mask: np.ndarray, radius_px: float, mode: str = "2d") -> np.nd
 # Applying
 
 
+def _require_titles(spec: InteractionSet, available, what: str) -> None:
+    for it in spec.interactions:
+        for title in (it.parent, it.partner):
+            if title not in available:
+                raise InputError(f"interactions: no {what} for model {title!r} "
+                                 f"(have: {', '.join(sorted(available)) or 'none'})")
+
+
 def apply_interactions(predictions: Mapping[str, np.ndarray], spec: InteractionSet,
                        apix: float | None = None) -> dict[str, np.ndarray]:
     """Apply competition, then the interactions in order; a pure function.
@@ -513,11 +521,7 @@ def apply_interactions(predictions: Mapping[str, np.ndarray], spec: InteractionS
     for t, a in preds.items():
         if a.ndim not in (2, 3):
             raise InputError(f"{t}: a prediction must be (y, x) or (z, y, x), got shape {a.shape}")
-    for it in spec.interactions:
-        for title in (it.parent, it.partner):
-            if title not in preds:
-                raise InputError(f"interactions: no prediction for model {title!r} "
-                                 f"(have: {', '.join(sorted(preds)) or 'none'})")
+    _require_titles(spec, preds, "prediction")
     if spec.interactions:
         apix = _require_apix(apix)
     involved = spec.titles() & set(preds)
@@ -582,11 +586,7 @@ def interact_volumes(sources: Mapping[str, object], spec: InteractionSet, apix: 
     shape = next(iter(shapes))
     if len(shape) != 3:
         raise InputError(f"interactions: volumes must be (z, y, x), got {shape}")
-    for it in spec.interactions:
-        for title in (it.parent, it.partner):
-            if title not in sources:
-                raise InputError(f"interactions: no volume for model {title!r} "
-                                 f"(have: {', '.join(sorted(titles)) or 'none'})")
+    _require_titles(spec, sources, "volume")
     halo = spec.halo_px(apix) if spec.interactions else 0
     if spec.interactions:
         _require_apix(apix)

@@ -29,7 +29,7 @@ import numpy as np
 from .errors import InputError
 from .interactions import as_prediction, check_threshold
 from .interactions import value_max as dtype_value_max
-from .picking import binned, default_block, iter_components, to_pixels
+from .picking import binned, check_folder, default_block, iter_components, output_path, to_pixels
 from .progress import ProgressFn, null_progress
 
 # Ais's default model colours (RGB 0..1); a feature gets one by a stable hash of its name.
@@ -460,14 +460,7 @@ class MeshFileResult:
 
 def default_output(seg_path: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """``<tomogram>__<feature>.obj`` beside the input, or in folder ``out``, or ``out`` itself."""
-    from .volume import tomogram_name
-
-    seg_path = Path(seg_path)
-    name = f"{tomogram_name(seg_path)}.obj"
-    if out is None:
-        return seg_path.parent / name
-    out = Path(out)
-    return out / name if out.is_dir() else out
+    return output_path(seg_path, ".obj", out)
 
 
 def mesh_file(seg_path: str | os.PathLike, out: str | os.PathLike | None = None, *,
@@ -487,11 +480,7 @@ def mesh_file(seg_path: str | os.PathLike, out: str | os.PathLike | None = None,
     target = default_output(seg_path, out)
     if target.suffix.lower() != ".obj":
         raise InputError(f"{target}: a mesh file name must end in .obj")
-    parent = target.parent
-    if not parent.is_dir():
-        raise InputError(f"{target}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{target}: the folder {parent} is not writable")
+    check_folder(target)
     t0 = time.perf_counter()
     with open_volume(seg_path, apix=apix) as vol:
         vox = vol.require_apix()

@@ -443,16 +443,21 @@ class PickFileResult:
     seconds: float
 
 
-def default_output(seg_path: str | os.PathLike, fmt: str = "star", out: str | os.PathLike | None = None) -> Path:
-    """``<tomogram>__<feature>_coords.star`` (or ``.txt``) beside the input, or in folder ``out``."""
+def output_path(seg_path: str | os.PathLike, ending: str, out: str | os.PathLike | None = None) -> Path:
+    """``<input name without suffix><ending>`` beside the input, inside folder ``out``, or ``out`` itself."""
     from .volume import tomogram_name
 
     seg_path = Path(seg_path)
-    name = f"{tomogram_name(seg_path)}_coords{FORMATS[fmt]}"
+    name = f"{tomogram_name(seg_path)}{ending}"
     if out is None:
         return seg_path.parent / name
     out = Path(out)
     return out / name if out.is_dir() else out
+
+
+def default_output(seg_path: str | os.PathLike, fmt: str = "star", out: str | os.PathLike | None = None) -> Path:
+    """``<tomogram>__<feature>_coords.star`` (or ``.txt``) beside the input, or in folder ``out``."""
+    return output_path(seg_path, f"_coords{FORMATS[fmt]}", out)
 
 
 def pick_file(seg_path: str | os.PathLike, out: str | os.PathLike | None = None, *, fmt: str = "star",
@@ -471,7 +476,7 @@ def pick_file(seg_path: str | os.PathLike, out: str | os.PathLike | None = None,
         raise InputError(f"unknown coordinate format {fmt!r} (expected star, star5 or txt)")
     seg_path = Path(seg_path)
     target = default_output(seg_path, fmt, out)
-    _check_folder(target)
+    check_folder(target)
     t0 = time.perf_counter()
     with open_volume(seg_path, apix=apix) as vol:
         parts = split_segmentation_name(seg_path)
@@ -485,7 +490,8 @@ def pick_file(seg_path: str | os.PathLike, out: str | os.PathLike | None = None,
                           seconds=time.perf_counter() - t0)
 
 
-def _check_folder(target: Path) -> None:
+def check_folder(target: Path) -> None:
+    """InputError unless ``target``'s folder exists and is writable."""
     parent = target.parent
     if not parent.is_dir():
         raise InputError(f"{target}: the folder {parent} does not exist")

@@ -44,30 +44,14 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from pathlib import Path
-
-    from ..errors import InputError
     from ..mesh import mesh_file
-    from ..progress import Bar
-    from ..volume import find_volumes
+    from ._common import for_each_volume
 
-    paths = find_volumes(list(args.segmentations))
-    if not paths:
-        raise InputError(f"{args.segmentations[0]}: no volumes found")
-    out = Path(args.out) if args.out else None
-    if out is not None and len(paths) > 1 and not out.is_dir():
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
-    many = len(paths) > 1
-    overall = Bar(len(paths), desc="mesh", unit="volume", quiet=args.quiet or not many)
-    try:
-        for i, path in enumerate(paths):
-            with Bar(1, desc=path.name, unit="slice", quiet=args.quiet or many) as bar:
-                res = mesh_file(path, out, apix=args.apix, progress=bar, **mesh_params(args))
-            print(f"{path.name}: {res.n_pieces} pieces, {res.n_faces} faces -> {res.out} ({res.seconds:.1f} s)", flush=True)
-            overall(i + 1, len(paths))
-    finally:
-        overall.close()
+    params = mesh_params(args)
+
+    def work(path, out, bar):
+        res = mesh_file(path, out, apix=args.apix, progress=bar, **params)
+        return f"{path.name}: {res.n_pieces} pieces, {res.n_faces} faces -> {res.out} ({res.seconds:.1f} s)"
+
+    for_each_volume(args.segmentations, args.out, quiet=args.quiet, desc="mesh", work=work)
     return 0
