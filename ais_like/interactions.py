@@ -671,7 +671,7 @@ def interact_files(files: Mapping[str, str | os.PathLike], spec: InteractionSet,
     writers = {}
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # one warning about the voxel size is given below
+            warnings.simplefilter("ignore")  # a missing voxel size is an error below when radii need it
             for feature, path in files.items():
                 vols[feature] = open_volume(path, apix=apix)
         first = next(iter(vols.values()))
