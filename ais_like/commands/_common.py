@@ -114,3 +114,34 @@ def parse_range(text: str) -> tuple[int, int]:
         return int(a), int(b)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected START:STOP (e.g. 10:90), got {text!r}") from None
+
+
+def for_each_volume(specs, out, *, quiet: bool, desc: str, work) -> None:
+    """Run ``work(path, out, progress) -> line`` for every volume of ``specs`` (files, folders,
+    globs), printing one line each, with a bar over the volumes when there are several. ``out``
+    (a file or folder, or None) is created as a folder when there are several volumes."""
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..progress import Bar
+    from ..volume import find_volumes
+
+    paths = find_volumes(list(specs))
+    if not paths:
+        raise InputError(f"{specs[0]}: no volumes found")
+    out = Path(out) if out else None
+    many = len(paths) > 1
+    if out is not None and many and not out.is_dir():
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    overall = Bar(len(paths), desc=desc, unit="volume", quiet=quiet or not many)
+    try:
+        for i, path in enumerate(paths):
+            with Bar(1, desc=path.name, unit="slice", quiet=quiet or many) as bar:
+                line = work(path, out, bar)
+            print(line, flush=True)
+            overall(i + 1, len(paths))
+    finally:
+        overall.close()
