@@ -389,3 +389,50 @@ def _blocks(volume, z0, z1, block, y0, y1, x0, x1):
     for zs in range(z0, z1, block):
         ze = min(zs + block, z1)
         yield zs, np.asarray(volume.data[zs:ze, y0:y1, x0:x1], dtype=np.float32)
+
+
+def load_models(paths, interactions=None, mode: str | None = None):
+    """The models and interaction spec that ``--model`` / ``--interactions`` name.
+
+    Parameters
+    ----------
+    paths : ``.scnm`` model files and/or ``.scnmgroup`` groups (whose stored interactions and
+        emit/absorb flags apply).
+    interactions : an interactions file (JSON/YAML, or Ais's list; see
+        :func:`ais_like.interactions.load_interactions`); it replaces the groups' interactions.
+        Competition flags stored with the models (``emit`` / ``absorb``) are added to it.
+    mode : "2d" or "3d" to override the spec's mode.
+
+    Returns
+    -------
+    (list of LoadedModel, InteractionSet or None): None when nothing interacts.
+    """
+    from . import archive
+    from . import interactions as interactions_mod
+
+    models, group_lists = [], []
+    for p in paths:
+        suffix = Path(p).suffix.lower()
+        if suffix == ".scnmgroup":
+            group_models, raw = archive.load_group(p)
+            models.extend(group_models)
+            group_lists.extend(raw)
+        elif suffix == ".scnm":
+            models.append(archive.load_scnm(p))
+        else:
+            raise InputError(f"{p}: not a model file (.scnm or .scnmgroup)")
+    metadata = {m.title: m.metadata for m in models}
+    if interactions is not None:
+        spec = interactions_mod.load_interactions(interactions, metadata)
+    else:
+        spec = interactions_mod.from_ais(group_lists, metadata)
+    if mode is not None:
+        spec = interactions_mod.InteractionSet(emit=spec.emit, absorb=spec.absorb,
+                                               interactions=spec.interactions, mode=mode)
+    titles = set(metadata)
+    missing = sorted(spec.titles() - titles)
+    if missing:
+        raise InputError(f"{interactions or paths[0]}: the interactions name model(s) "
+                         f"{', '.join(map(repr, missing))} that are not among the models given "
+                         f"({', '.join(map(repr, sorted(titles)))})")
+    return models, (None if spec.empty else spec)

@@ -144,3 +144,31 @@ def test_skip_existing(tomo, tmp_path):
         assert out.read_bytes() == b"keep me"
         segment.segment_volume([loaded], vol, tmp_path)
         assert open_volume(out).shape == vol.shape
+
+
+def test_interactions_in_segment_equal_interact_afterwards(tomo, tmp_path):
+    """`segment --interactions` writes the same bytes as `segment` followed by `interact`."""
+    from ais_like.archive import save_scnm
+    from ais_like.cli import main
+
+    a, b = tiny_loaded(seed=1), tiny_loaded(seed=2)
+    a.metadata["title"], b.metadata["title"] = "Membrane", "Particle"
+    save_scnm(tmp_path / "a.scnm", a.model, a.metadata)
+    save_scnm(tmp_path / "b.scnm", b.model, b.metadata)
+    spec = tmp_path / "i.yaml"
+    spec.write_text("competition: {emit: [Membrane], absorb: [Particle]}\n"
+                    "interactions:\n  - {parent: Particle, partner: Membrane, kind: colocalize, radius_nm: 30, threshold: 0.4}\n")
+    models = ["--model", str(tmp_path / "a.scnm"), "--model", str(tmp_path / "b.scnm")]
+    assert main(["segment", *models, "--data", str(tomo), "--out", str(tmp_path / "raw"), "-q"]) == 0
+    assert main(["interact", str(tmp_path / "raw"), "--interactions", str(spec), "--out", str(tmp_path / "after")]) == 0
+    assert main(["segment", *models, "--data", str(tomo), "--out", str(tmp_path / "with"), "--interactions",
+                 str(spec), "-q"]) == 0
+    for name in ("TS_01__Membrane.mrc", "TS_01__Particle.mrc"):
+        assert (tmp_path / "with" / name).read_bytes() == (tmp_path / "after" / name).read_bytes()
+    raw = open_volume(tmp_path / "raw" / "TS_01__Particle.mrc").read()
+    adjusted = open_volume(tmp_path / "with" / "TS_01__Particle.mrc").read()
+    assert (adjusted <= raw).all() and (adjusted < raw).any()  # the interactions did something
+    assert sorted(p.name for p in (tmp_path / "with").iterdir()) == ["TS_01__Membrane.mrc", "TS_01__Particle.mrc"]
+    # an interaction naming a model that was not given is refused with one line
+    spec.write_text("interactions:\n  - {parent: Ribosome, partner: Membrane, kind: avoid, radius_nm: 5}\n")
+    assert main(["segment", *models, "--data", str(tomo), "--out", str(tmp_path / "x"), "--interactions", str(spec)]) == 2
