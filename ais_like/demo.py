@@ -19,6 +19,9 @@ from .progress import ProgressFn, null_progress
 DEMO_SHAPE = (80, 256, 256)
 DEMO_APIX = 10.0
 DEMO_FEATURE = "Membrane"
+# What the demo trains by default (UNet S on 3 slices, 4-fold test-time augmentation): the
+# settings that reach a membrane Dice >= 0.8 on the unseen slices in a few CPU minutes.
+DEFAULTS = {"architecture": "UNet S", "epochs": 24, "tiles": 1200, "n_slices": 3, "tta": 4}
 
 
 @dataclass
@@ -48,19 +51,9 @@ def dice_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, floa
     return 2 * tp / (p + t), tp / p if p else 0.0, tp / t if t else 0.0
 
 
-def choose_train_slices(labels: np.ndarray, n: int = 3) -> list[int]:
-    """``n`` slices spread through the central part of the volume that contain the feature."""
-    nz = labels.shape[0]
-    has = np.flatnonzero(labels.reshape(nz, -1).any(axis=1))
-    lo, hi = int(nz * 0.25), int(nz * 0.75)
-    pool = has[(has >= lo) & (has <= hi)]
-    pool = pool if len(pool) >= n else has
-    picks = np.linspace(0, len(pool) - 1, n + 2)[1:-1].round().astype(int)
-    return sorted(int(pool[i]) for i in picks)
-
-
-def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S", epochs: int = 12,
-             n_slices: int = 3, tiles: int = 600, batch_size: int = 32, shape=DEMO_SHAPE,
+def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = DEFAULTS["architecture"],
+             epochs: int = DEFAULTS["epochs"], n_slices: int = DEFAULTS["n_slices"], tiles: int = DEFAULTS["tiles"],
+             batch_size: int = 32, tta: int = DEFAULTS["tta"], shape=DEMO_SHAPE,
              progress: ProgressFn | None = None, log=print) -> DemoResult:
     """Generate, annotate (from ground truth on ``n_slices`` slices), train, segment, score."""
     from . import archive, segment, synthetic, tiles as tiles_mod, training
@@ -80,7 +73,7 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S
     write_volume(folder / "demo_tomogram_membrane_truth.mrc", truth.astype(np.uint8), header)
     seconds["generate"] = round(time.perf_counter() - t0, 1)
 
-    train_slices = choose_train_slices(truth, n_slices)
+    train_slices = synthetic.demo_slices(truth, n_slices)
     log(f"2/4 training '{architecture}' on {len(train_slices)} annotated slices {train_slices}")
     t1 = time.perf_counter()
     volume = open_volume(tomo_path)
@@ -98,7 +91,7 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = "VGGNet S
     log("3/4 segmenting the whole volume")
     t2 = time.perf_counter()
     loaded = archive.load_scnm(model_path)
-    outputs = segment.segment_volume([loaded], volume, folder, progress=progress)
+    outputs = segment.segment_volume([loaded], volume, folder, tta=tta, progress=progress)
     seg_path = Path(outputs[0])
     seconds["segment"] = round(time.perf_counter() - t2, 1)
 

@@ -438,7 +438,9 @@ def write_demo_dataset(folder: str | os.PathLike, seed: int = 0, *, shape=(80, 2
 
 
 def demo_slices(labels: np.ndarray, n: int = 3) -> list[int]:
-    """``n`` slices spread through the central half of the volume that contain the feature."""
+    """``n`` slices that contain the feature, spread evenly over the central half of the volume
+    (from its first to its last quarter, both included), so they show the feature both cut
+    across (mid-volume) and grazed (towards the top and bottom, smeared by the missing wedge)."""
     nz = labels.shape[0]
     has = np.flatnonzero(np.asarray(labels).reshape(nz, -1).any(axis=1))
     if not len(has):
@@ -446,7 +448,7 @@ def demo_slices(labels: np.ndarray, n: int = 3) -> list[int]:
     lo, hi = int(nz * 0.25), int(nz * 0.75)
     pool = has[(has >= lo) & (has <= hi)]
     pool = pool if len(pool) >= n else has
-    picks = np.linspace(0, len(pool) - 1, n + 2)[1:-1].round().astype(int)
+    picks = np.linspace(0, len(pool) - 1, n).round().astype(int) if n > 1 else [len(pool) // 2]
     return sorted({int(pool[i]) for i in picks})
 
 

@@ -8,11 +8,18 @@ from ._common import add_quiet
 
 
 def add_arguments(parser):
+    from ..demo import DEFAULTS
+
     parser.add_argument("--out", default="ais_like_demo", metavar="DIR", help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the synthetic tomogram (default: 0)")
-    parser.add_argument("--model", default="VGGNet S", metavar="ARCH", help="architecture title (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=12, help="training epochs (default: %(default)s)")
-    parser.add_argument("--slices", type=int, default=3, help="number of annotated training slices (default: 3)")
+    parser.add_argument("--model", default=DEFAULTS["architecture"], metavar="ARCH",
+                        help="architecture title (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="training epochs (default: %(default)s)")
+    parser.add_argument("--tiles", type=int, default=DEFAULTS["tiles"], help="training tiles (default: %(default)s)")
+    parser.add_argument("--slices", type=int, default=DEFAULTS["n_slices"],
+                        help="number of annotated training slices (default: %(default)s)")
+    parser.add_argument("--tta", type=int, default=DEFAULTS["tta"],
+                        help="test-time augmentation transforms when segmenting (default: %(default)s)")
     add_quiet(parser)
 
 
@@ -34,7 +41,7 @@ def run(args) -> int:
 
     try:
         res = run_demo(args.out, seed=args.seed, architecture=args.model, epochs=args.epochs,
-                       n_slices=args.slices, progress=progress,
+                       n_slices=args.slices, tiles=args.tiles, tta=args.tta, progress=progress,
                        log=(lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True)))
     finally:
         if bar is not None:
