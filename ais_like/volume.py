@@ -208,13 +208,13 @@ def _open_mrc(path: Path) -> Volume:
             mrc = mrcfile.mmap(path, mode="r", permissive=True)
         except Exception as exc:  # mrcfile raises ValueError/OSError on garbage
             raise InputError(f"{path}: not a readable MRC file ({_one_line(exc)})") from None
-    for w in caught:
-        warnings.warn(f"{path}: {w.message}", VolumeWarning, stacklevel=3)
     data = mrc.data
-    if data is None:
+    if data is None:  # the error says it all; mrcfile's warnings would only repeat it
         size = path.stat().st_size
         mrc.close()
         raise InputError(f"{path}: the file is truncated or its header is corrupt ({size} bytes)")
+    for w in caught:
+        warnings.warn(f"{path}: {w.message}", VolumeWarning, stacklevel=3)
     h = mrc.header
     if int(h.mode) == 0:
         stamp, flags = _imod_fields(h)

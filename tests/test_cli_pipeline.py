@@ -108,4 +108,5 @@ def test_bad_segment_input_is_one_line(demo, tmp_path, capsys):
     assert main(_train_args(info, model)) == 0
     capsys.readouterr()
     assert main(["segment", "--model", str(model), "--data", str(truncated), "--out", str(tmp_path / "o")]) == 2
-    assert "cut.mrc" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cut.mrc" in err and "truncated" in err and err.strip().count("\n") == 0, err
