@@ -37,12 +37,9 @@ def add_arguments(parser):
 
 
 def crop_of(args, shape):
-    if args.crop_x is None and args.crop_y is None:
-        return None
-    _, ny, nx = shape
-    y0, y1 = args.crop_y or (0, ny)
-    x0, x1 = args.crop_x or (0, nx)
-    return y0, y1, x0, x1
+    from ..segment import crop_box
+
+    return crop_box(shape, args.crop_x, args.crop_y)
 
 
 def run(args) -> int:
