@@ -30,11 +30,12 @@ Safe with several runs on one folder
     (``os.link`` of a complete file, which fails when the name exists), holding the owner's host,
     pid, process start time and a random token, touched every :data:`HEARTBEAT_S` seconds and
     removed when the task ends (done, failed or cancelled). A claim whose owner is gone is stale
-    and is taken over: on the same host when the pid is dead (or was reused by another process),
-    from another host when it has not been touched for :data:`STALE_S` seconds. The new owner
-    removes what a killed owner left (its ``.part`` files), so nothing must ever be deleted by
-    hand. A task claimed by a live run is not worked on twice: the run waits for it at the end
-    and reports it skipped once the other run has finished it (or takes it over if that run dies).
+    and is taken over: on the same host as soon as the pid is dead (or was reused by another
+    process), and from any host when it has not been touched for :data:`STALE_S` seconds. The
+    new owner removes what a killed owner left (its ``.part`` files), so nothing must ever be
+    deleted by hand. A task claimed by a live run is not worked on twice: the run waits for it
+    at the end and reports it skipped once the other run has finished it (or takes it over if
+    that run dies).
 
 Nothing here imports TensorFlow on the client: only the worker's task loads models.
 """
@@ -311,11 +312,13 @@ def _read_claim(path: Path) -> tuple[dict | None, os.stat_result | None]:
 
 
 def claim_is_stale(info: dict | None, st: os.stat_result, now: float | None = None) -> bool:
-    """Whether a claim's owner is gone: a dead (or reused) pid on this host; otherwise no
-    heartbeat for :data:`STALE_S` seconds."""
+    """Whether a claim's owner is gone: no heartbeat for :data:`STALE_S` seconds, or (at once)
+    a dead or reused pid on this host."""
+    if (time.time() if now is None else now) - st.st_mtime > STALE_S:
+        return True
     if info and info.get("host") == _HOST and isinstance(info.get("pid"), int):
         return not _alive(info["pid"], info.get("start"))
-    return (time.time() if now is None else now) - st.st_mtime > STALE_S
+    return False
 
 
 class Claim:
@@ -421,6 +424,19 @@ def leftovers(outputs: list[Path]) -> list[Path]:
     return found
 
 
+def _claim_debris(lock: Path, min_age: float = 60.0) -> list[Path]:
+    """What a claimer killed at the wrong moment leaves beside a claim (``.tmp``, ``.stale``)."""
+    now = time.time()
+    found = []
+    for p in lock.parent.glob(f"{_glob_escape(lock.name)}.*"):
+        try:
+            if p.suffix in (".tmp", ".stale") and now - p.stat().st_mtime > min_age:
+                found.append(p)
+        except OSError:
+            pass
+    return found
+
+
 def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
@@ -462,7 +478,6 @@ class TaskResult:
 
 _CACHE: dict = {}
 _CACHE_LOCK = threading.Lock()
-MODEL_LOADS = {"count": 0}
 
 
 def _file_id(path: str) -> tuple:
@@ -490,7 +505,6 @@ def cached_models(files, interactions=None, mode: str | None = None):
             return hit[0], hit[1], False
         models, spec = load_models(list(files), interactions, mode)
         _CACHE[key] = (models, spec)
-        MODEL_LOADS["count"] += 1
         while len(_CACHE) > CACHE_GROUPS:
             _CACHE.pop(next(iter(_CACHE)))
         return models, spec, True
@@ -537,7 +551,7 @@ def execute_task(task: Task, settings: Settings, *, progress: ProgressFn | None 
             if claim.taken_over is not None:
                 old = claim.taken_over
                 result.reason = f"took over from a stopped run ({old.get('host', 'unknown')} pid {old.get('pid')})"
-            stale = leftovers(outputs)
+            stale = leftovers(outputs) + _claim_debris(task.lock_path(out))
             for p in stale:
                 p.unlink(missing_ok=True)
             result.cleaned = len(stale)

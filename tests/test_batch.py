@@ -201,8 +201,12 @@ def test_a_killed_run_is_taken_over_and_its_leftovers_removed(models, tmp_path):
             out / f".{seg.stem}.raw.mrc"]
     for j in junk:
         j.write_bytes(b"half")
+    debris = lock.with_name(lock.name + ".0123abcd.tmp")  # a claimer killed between write and link
+    debris.write_text("{}")
+    old = time.time() - 120
+    os.utime(debris, (old, old))
     r = batch.execute_task(task, settings)
-    assert r.status == "done" and r.cleaned == 3 and "took over" in r.reason, r
+    assert r.status == "done" and r.cleaned == 4 and "took over" in r.reason, r
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in batch.task_outputs(task, settings))
     # a claim on this host whose pid belongs to another process now (reused pid) is stale too
     for p in batch.task_outputs(task, settings):
@@ -295,6 +299,18 @@ def test_plan_groups_and_input_errors(models, tmp_path):
     inter.write_text("interactions:\n  - {parent: Ribosome, partner: Carbon, kind: avoid, radius_nm: 2, threshold: 0.5}\n")
     with pytest.raises(InputError, match="Carbon"):
         batch.plan_batch(str(data), [str(m) for m in models], tmp_path / "out", interactions=inter)
+    # a .scnmgroup is one group; its stored interactions put every model given into one group
+    from ais_like.archive import load_scnm, save_group
+
+    pair = [load_scnm(m) for m in models]
+    carbon = _save_model(tmp_path, "Carbon", 3)
+    plain = save_group(tmp_path / "plain.scnmgroup", pair, [])
+    plan = batch.plan_batch(str(data), [str(plain), str(carbon)], tmp_path / "out")
+    assert [t.group.titles for t in plan.tasks[:2]] == [("Membrane", "Ribosome"), ("Carbon",)]
+    avoid = [{"parent_title": "Ribosome", "partner_title": "Membrane", "type": 1, "radius": 2.0, "threshold": 0.5}]
+    linked = save_group(tmp_path / "linked.scnmgroup", pair, avoid)
+    plan = batch.plan_batch(str(data), [str(linked), str(carbon)], tmp_path / "out")
+    assert [t.group.titles for t in plan.tasks] == [("Membrane", "Ribosome", "Carbon")] * 2
     assert main(["batch", "--data", str(data), "--model", str(models[0]), "--out", str(tmp_path / "o"),
                  "--pick-threshold", "0.7"]) == 2
     assert main(["batch", "--data", str(tmp_path / "nothing"), "--model", str(models[0]), "--out", str(tmp_path / "o")]) == 2
