@@ -3,11 +3,11 @@ cluster, with the outputs of the single commands (``segment``, ``pick``, ``mesh`
 
 A batch is planned on the client (:func:`plan_batch`: one :class:`Task` per (tomogram, model
 group), from file headers and model metadata only, no Keras) and run by :func:`run_batch` on a
-Dask client: a local cluster sized to the machine (:func:`connect`), an existing scheduler, or
-SLURM / PBS / SGE jobs through dask-jobqueue. Each task (:func:`execute_task`) segments its
-tomogram with its models (interactions included), then picks and meshes the segmentations, by
-calling the same core functions as the commands, so every output is byte-identical to running
-the commands one by one.
+Dask client: a local cluster sized to the machine, an existing scheduler, or SLURM / PBS / SGE
+jobs through dask-jobqueue (:func:`ais_like.cluster.connect`, also importable from here). Each
+task (:func:`execute_task`) segments its tomogram with its models (interactions included), then
+picks and meshes the segmentations, by calling the same core functions as the commands, so every
+output is byte-identical to running the commands one by one.
 
 Model groups
     Each ``.scnm`` is its own group and each ``.scnmgroup`` one group, unless the models interact
@@ -17,22 +17,18 @@ Model groups
 Workers
     A worker process loads the models of a group once (a cache keyed by the model files' paths,
     modification times and sizes) and keeps them for every later tomogram. A worker runs one task
-    at a time. A GPU worker holds one GPU: before TensorFlow is imported it sets
-    ``CUDA_VISIBLE_DEVICES`` to one entry of the GPUs it was given (``$AIS_LIKE_BATCH_GPUS``, else
-    its ``CUDA_VISIBLE_DEVICES``, else those ``nvidia-smi -L`` lists), chosen by the number at the
-    end of its Dask name (local workers are named 0, 1, ...; dask-jobqueue names the processes of
-    one job ``<job>-0``, ``<job>-1``, ...).
+    at a time. A GPU worker holds one GPU (``CUDA_VISIBLE_DEVICES``, set before TensorFlow is
+    imported; see :mod:`ais_like.cluster`).
 
 Safe with several runs on one folder
     Every output is written under a temporary name in the output folder and renamed when complete
     (as every ais_like writer does), and a task whose outputs all exist is skipped. A task runs
-    only under a claim: a lock file ``.<tomogram>.<hash>.ais-like-lock`` created atomically
-    (``os.link`` of a complete file, which fails when the name exists), holding the owner's host,
-    pid, process start time and a random token, touched every :data:`HEARTBEAT_S` seconds and
-    removed when the task ends (done, failed or cancelled). A claim whose owner is gone is stale
-    and is taken over: on the same host as soon as the pid is dead (or was reused by another
-    process), and from any host when it has not been touched for :data:`STALE_S` seconds. The
-    new owner removes what a killed owner left (its ``.part`` files), so nothing must ever be
+    only under a claim (:mod:`ais_like.claims`): a lock file ``.<tomogram>.<hash>.ais-like-lock``
+    created atomically, holding the owner's host, pid, process start time and a random token,
+    touched every 30 s and removed when the task ends (done, failed or cancelled). A claim whose
+    owner is gone is stale and is taken over: on the same host as soon as the pid is dead (or was
+    reused by another process), and from any host when it has not been touched for 10 minutes.
+    The new owner removes what a killed owner left (its ``.part`` files), so nothing must ever be
     deleted by hand. A task claimed by a live run is not worked on twice: the run waits for it
     at the end and reports it skipped once the other run has finished it (or takes it over if
     that run dies).
@@ -46,27 +42,18 @@ import hashlib
 import json
 import os
 import queue
-import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from .claims import Claim, claim_debris, glob_escape, try_claim
+from .cluster import Connection, connect, pin_gpu
 from .errors import Cancelled, InputError
 from .progress import ProgressFn, null_progress
 
-# A claim is touched this often while its task runs (s).
-HEARTBEAT_S = 30.0
-# A claim from another host that has not been touched for this long is stale (s). Generous, so
-# that clock differences between hosts and slow network file systems do not matter.
-STALE_S = 600.0
 # How often a run waiting for another run's claim looks again (s).
 POLL_S = 2.0
 # A running task reports its progress at most this often (s), and looks for a cancel request.
@@ -74,8 +61,6 @@ REPORT_S = 0.25
 CANCEL_CHECK_S = 1.0
 # Models of at most this many groups stay loaded in one worker.
 CACHE_GROUPS = 8
-# The Dask resource that makes a worker run one task at a time (clusters started by connect()).
-SLOT = "ais_like_slot"
 LOCK_SUFFIX = ".ais-like-lock"
 
 STATUSES = ("done", "skipped", "failed", "cancelled", "busy")
@@ -267,146 +252,6 @@ def _output_folder(out_dir) -> Path:
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# Claims (lock files)
-# ---------------------------------------------------------------------------------------------
-_HOST = socket.gethostname()
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (clock ticks since boot, Linux), to tell a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read().decode("ascii", "replace")
-        return text.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's live process
-    except OSError:
-        return False
-    if start is not None:
-        now = _process_start(pid)
-        if now is not None and now != start:
-            return False  # the pid was reused
-    return True
-
-
-def _read_claim(path: Path) -> tuple[dict | None, os.stat_result | None]:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None, None
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        return (info if isinstance(info, dict) else None), st
-    except (OSError, ValueError):
-        return None, st
-
-
-def claim_is_stale(info: dict | None, st: os.stat_result, now: float | None = None) -> bool:
-    """Whether a claim's owner is gone: no heartbeat for :data:`STALE_S` seconds, or (at once)
-    a dead or reused pid on this host."""
-    if (time.time() if now is None else now) - st.st_mtime > STALE_S:
-        return True
-    if info and info.get("host") == _HOST and isinstance(info.get("pid"), int):
-        return not _alive(info["pid"], info.get("start"))
-    return False
-
-
-class Claim:
-    """A held claim on a task: touched every :data:`HEARTBEAT_S` s until :meth:`release`."""
-
-    def __init__(self, path: Path, info: dict):
-        self.path = path
-        self.info = info
-        self.taken_over: dict | None = None
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeat, name="ais-like-claim", daemon=True)
-        self._beat.start()
-
-    def _heartbeat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            try:
-                os.utime(self.path)
-            except OSError:
-                pass
-
-    def release(self) -> None:
-        self._stop.set()
-        info, _ = _read_claim(self.path)
-        if info and info.get("token") == self.info["token"]:
-            self.path.unlink(missing_ok=True)
-
-
-def try_claim(path: str | os.PathLike) -> Claim | dict:
-    """Claim a task atomically: a :class:`Claim`, or the live owner's information (a dict).
-
-    A stale claim is taken over (the returned claim's ``taken_over`` holds the old owner)."""
-    path = Path(path)
-    previous = None
-    for _ in range(5):
-        info = {"host": _HOST, "pid": os.getpid(), "start": _process_start(os.getpid()),
-                "token": uuid.uuid4().hex, "since": time.time()}
-        if _create_exclusive(path, json.dumps(info)):
-            claim = Claim(path, info)
-            claim.taken_over = previous
-            return claim
-        held, st = _read_claim(path)
-        if st is None:
-            continue  # released in the meantime
-        if not claim_is_stale(held, st):
-            return held or {"host": "unknown", "pid": None}
-        previous = held or {"host": "unknown", "pid": None}
-        _remove_stale(path, st)
-    return previous or {"host": "unknown", "pid": None}
-
-
-def _create_exclusive(path: Path, text: str) -> bool:
-    """Create ``path`` holding ``text`` unless it exists; the name appears only complete."""
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    try:
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:  # a file system without hard links
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _remove_stale(path: Path, st: os.stat_result) -> None:
-    """Remove the stale claim ``st`` describes; a newer claim moved aside by a race goes back."""
-    tomb = path.with_name(f"{path.name}.{uuid.uuid4().hex}.stale")
-    try:
-        os.rename(path, tomb)
-    except FileNotFoundError:
-        return
-    try:
-        if os.stat(tomb).st_ino != st.st_ino:
-            try:
-                os.link(tomb, path)  # someone claimed it in between: put that claim back
-            except OSError:
-                pass
-    finally:
-        tomb.unlink(missing_ok=True)
-
-
 def leftovers(outputs: list[Path]) -> list[Path]:
     """Temporary files an interrupted writer of ``outputs`` may have left in their folder."""
     from .segment import _stage_name
@@ -420,25 +265,8 @@ def leftovers(outputs: list[Path]) -> list[Path]:
             if stage.exists():
                 found.append(stage)
         for name in names:
-            found.extend(p.parent.glob(f".{_glob_escape(name)}.*.part"))
+            found.extend(p.parent.glob(f".{glob_escape(name)}.*.part"))
     return found
-
-
-def _claim_debris(lock: Path, min_age: float = 60.0) -> list[Path]:
-    """What a claimer killed at the wrong moment leaves beside a claim (``.tmp``, ``.stale``)."""
-    now = time.time()
-    found = []
-    for p in lock.parent.glob(f"{_glob_escape(lock.name)}.*"):
-        try:
-            if p.suffix in (".tmp", ".stale") and now - p.stat().st_mtime > min_age:
-                found.append(p)
-        except OSError:
-            pass
-    return found
-
-
-def _glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,7 +379,7 @@ def execute_task(task: Task, settings: Settings, *, progress: ProgressFn | None 
             if claim.taken_over is not None:
                 old = claim.taken_over
                 result.reason = f"took over from a stopped run ({old.get('host', 'unknown')} pid {old.get('pid')})"
-            stale = leftovers(outputs) + _claim_debris(task.lock_path(out))
+            stale = leftovers(outputs) + claim_debris(task.lock_path(out))
             for p in stale:
                 p.unlink(missing_ok=True)
             result.cleaned = len(stale)
@@ -562,15 +390,15 @@ def execute_task(task: Task, settings: Settings, *, progress: ProgressFn | None 
     except Cancelled:
         result.status = "cancelled"
     except InputError as exc:
-        result.status, result.reason = "failed", _one_line(str(exc))
+        result.status, result.reason = "failed", one_line(str(exc))
     except Exception as exc:  # a task fails alone, with its reason
-        result.status, result.reason = "failed", _one_line(f"{type(exc).__name__}: {exc}")
+        result.status, result.reason = "failed", one_line(f"{type(exc).__name__}: {exc}")
     finally:
         result.seconds = time.perf_counter() - t0
     return result
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     return " ".join(lines)[:500] if lines else "unknown error"
 
@@ -615,239 +443,6 @@ def _work(task: Task, settings: Settings, progress: ProgressFn) -> tuple[list[Pa
                 mesh_file(seg, out, apix=settings.apix, progress=stage(f"mesh {title}"), **settings.mesh)
                 written += [target.with_suffix(".mtl"), target]
     return written, loaded
-
-
-# ---------------------------------------------------------------------------------------------
-# GPUs
-# ---------------------------------------------------------------------------------------------
-_PINNED: dict = {}
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs this process may use, without importing TensorFlow: ``CUDA_VISIBLE_DEVICES``
-    when set, else those ``nvidia-smi -L`` lists (none when it is absent)."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        gpus = []
-        for g in (x.strip() for x in env.split(",")):
-            if not g or g.startswith("-"):
-                break  # CUDA ignores everything from an invalid entry on
-            gpus.append(g)
-        return gpus
-    try:
-        res = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    n = sum(1 for ln in res.stdout.splitlines() if ln.startswith("GPU ")) if res.returncode == 0 else 0
-    return [str(i) for i in range(n)]
-
-
-def pin_gpu(worker_name) -> str | None:
-    """Give this worker process one GPU (``CUDA_VISIBLE_DEVICES``), chosen by the number that
-    ends ``worker_name`` among ``$AIS_LIKE_BATCH_GPUS`` (or :func:`visible_gpus`). Once per
-    process; must run before TensorFlow is imported. Returns the GPU, or None without GPUs."""
-    if "gpu" in _PINNED:
-        return _PINNED["gpu"]
-    given = os.environ.get("AIS_LIKE_BATCH_GPUS")
-    gpus = [g for g in given.split(",") if g] if given else visible_gpus()
-    chosen = None
-    if gpus:
-        m = re.search(r"(\d+)$", str(worker_name))
-        chosen = gpus[(int(m.group(1)) if m else 0) % len(gpus)]
-        if any(mod in sys.modules for mod in ("tensorflow", "torch", "jax")) \
-                and os.environ.get("CUDA_VISIBLE_DEVICES") != chosen:
-            warnings.warn(f"worker {worker_name}: a deep-learning library is imported already; "
-                          f"CUDA_VISIBLE_DEVICES={chosen} may not take effect", stacklevel=2)
-        os.environ["AIS_LIKE_BATCH_GPUS"] = ",".join(gpus)
-        os.environ["CUDA_VISIBLE_DEVICES"] = chosen
-    _PINNED["gpu"] = chosen
-    return chosen
-
-
-# ---------------------------------------------------------------------------------------------
-# Clusters
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class Connection:
-    """A Dask client and how tasks are to be sent to it (see :func:`connect`)."""
-
-    client: object
-    pin_gpus: bool = False
-    resources: dict | None = None
-    description: str = ""
-    cluster: object = None
-
-    @property
-    def dashboard(self) -> str | None:
-        link = getattr(self.cluster, "dashboard_link", None) if self.cluster is not None else None
-        try:
-            return link or self.client.dashboard_link
-        except Exception:
-            return None
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-# CPU cores one local CPU worker gets by default (TensorFlow spreads a model over them).
-CORES_PER_WORKER = 2
-
-
-def local_layout(workers: int | None = None, gpus: int | None = None) -> dict:
-    """How a local cluster is laid out: one worker per GPU when there are GPUs (``gpus=0``: use
-    none), else one per :data:`CORES_PER_WORKER` cores; TensorFlow threads split among them."""
-    cores = cpu_count()
-    visible = visible_gpus() if gpus != 0 else []
-    if gpus:
-        visible = visible[:gpus]
-    n = int(workers) if workers else (len(visible) or max(1, cores // CORES_PER_WORKER))
-    if n < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    threads = max(1, cores // n)
-    env = {"TF_NUM_INTRAOP_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
-           "TF_NUM_INTEROP_THREADS": str(min(2, threads))}
-    env = {k: os.environ.get(k, v) for k, v in env.items()}
-    if visible:
-        env["AIS_LIKE_BATCH_GPUS"] = ",".join(visible)
-    return {"workers": n, "threads": threads, "gpus": visible, "env": env}
-
-
-def _ignore_ctrl_c_plugin():
-    """A worker plugin for local clusters: Ctrl-C in a terminal reaches the whole process group;
-    the workers (and those restarted later) ignore it, so that the client cancels their tasks
-    cleanly (see :func:`run_batch`)."""
-    from distributed import WorkerPlugin
-
-    class IgnoreCtrlC(WorkerPlugin):
-        name = "ais-like-ignore-ctrl-c"
-
-        def setup(self, worker) -> None:
-            import signal
-
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-            except ValueError:  # not the main thread of the worker process
-                pass
-
-    return IgnoreCtrlC()
-
-
-JOBQUEUE_KINDS = ("slurm", "pbs", "sge")
-
-
-def jobqueue_cluster(kind: str, *, cores: int, memory: str, gpus: int = 0, queue: str | None = None,
-                     walltime: str | None = None, account: str | None = None, job_extra=(),
-                     python: str | None = None, **kwargs):
-    """A dask-jobqueue cluster whose jobs each run one worker per GPU (or one worker), one task
-    at a time per worker; GPUs are requested as ``--gres=gpu:G`` (SLURM), ``ngpus=G`` (PBS) or
-    ``-l gpu=G`` (SGE: sites differ; ``job_extra`` adds any directive)."""
-    try:
-        import dask_jobqueue
-    except ImportError:
-        raise InputError("--cluster needs dask-jobqueue: pip install 'ais-like[cluster]' "
-                         "(or pip install dask-jobqueue)") from None
-    if kind not in JOBQUEUE_KINDS:
-        raise InputError(f"unknown cluster kind {kind!r} (expected {', '.join(JOBQUEUE_KINDS)})")
-    if not cores or not memory:
-        raise InputError("--cluster needs --cores C and --memory M (what one job gets, e.g. --cores 8 --memory 32GB)")
-    gpus = int(gpus or 0)
-    processes = gpus if gpus else 1
-    threads = max(1, int(cores) // processes)
-    directives = list(job_extra)
-    opts = dict(kwargs)
-    if gpus and kind == "slurm":
-        directives.append(f"--gres=gpu:{gpus}")
-    elif gpus and kind == "pbs":
-        from dask.utils import parse_bytes
-        from dask_jobqueue.pbs import pbs_format_bytes_ceil
-
-        opts["resource_spec"] = f"select=1:ncpus={cores}:ngpus={gpus}:mem={pbs_format_bytes_ceil(parse_bytes(memory))}"
-    elif gpus and kind == "sge":
-        directives.append(f"-l gpu={gpus}")
-    if account:
-        opts["project" if kind == "sge" else "account"] = account
-    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster, "sge": dask_jobqueue.SGECluster}[kind]
-    prologue = [f"export TF_NUM_INTRAOP_THREADS={threads}", f"export OMP_NUM_THREADS={threads}"]
-    return cls(cores=int(cores), memory=memory, processes=processes, queue=queue, walltime=walltime,
-               job_extra_directives=directives, job_script_prologue=prologue,
-               worker_extra_args=["--resources", f"{SLOT}=1"], python=python or sys.executable, **opts)
-
-
-@contextmanager
-def connect(*, scheduler: str | None = None, cluster: str | None = None, workers: int | None = None,
-            jobs: int = 1, cores: int | None = None, memory: str | None = None, gpus: int | None = None,
-            queue: str | None = None, walltime: str | None = None, account: str | None = None,
-            job_extra=(), dashboard: str | None = "127.0.0.1:8787") -> Iterator[Connection]:
-    """A Dask client for :func:`run_batch`, closed (with the cluster it started) on exit.
-
-    - ``scheduler="tcp://host:8786"`` (or the JSON file of ``dask scheduler --scheduler-file``):
-      an existing cluster (its workers should run one task at a time, e.g. ``dask worker
-      --nthreads 1``); ``gpus`` > 0 pins one GPU per worker.
-    - ``cluster="slurm"|"pbs"|"sge"``: ``jobs`` jobs of ``cores`` cores, ``memory`` and ``gpus``
-      GPUs each, through dask-jobqueue (see :func:`jobqueue_cluster`).
-    - neither: a local cluster of worker processes (see :func:`local_layout`).
-    """
-    import logging
-
-    from distributed import Client
-
-    if scheduler and cluster:
-        raise InputError("give either --scheduler or --cluster, not both")
-    if scheduler:
-        try:
-            if os.path.isfile(scheduler):  # a scheduler file (dask scheduler --scheduler-file F)
-                client = Client(scheduler_file=scheduler, timeout="20s")
-            else:
-                client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise InputError(f"{scheduler}: cannot reach the Dask scheduler ({_one_line(str(exc))})") from None
-        n = len(client.scheduler_info().get("workers", {}))
-        conn = Connection(client=client, pin_gpus=bool(gpus), description=f"scheduler {scheduler} ({n} workers)")
-        try:
-            yield conn
-        finally:
-            client.close()
-        return
-    if cluster:
-        jobs = int(jobs or 1)
-        if jobs < 1:
-            raise InputError(f"--jobs must be at least 1, got {jobs}")
-        jq = jobqueue_cluster(cluster, cores=cores, memory=memory, gpus=gpus or 0, queue=queue,
-                              walltime=walltime, account=account, job_extra=job_extra)
-        try:
-            jq.scale(jobs=jobs)
-            client = Client(jq)
-            per_job = f"{cores} cores, {memory}" + (f", {gpus} GPUs" if gpus else "")
-            conn = Connection(client=client, pin_gpus=bool(gpus), resources={SLOT: 1}, cluster=jq,
-                              description=f"{cluster} cluster: {jobs} jobs ({per_job} each)")
-            try:
-                yield conn
-            finally:
-                client.close()
-        finally:
-            jq.close()
-        return
-    from distributed import LocalCluster
-
-    layout = local_layout(workers, gpus)
-    local = LocalCluster(n_workers=layout["workers"], threads_per_worker=1, processes=True, host="127.0.0.1",
-                         dashboard_address=dashboard, env=layout["env"], silence_logs=logging.ERROR)
-    try:
-        client = Client(local)
-        client.register_plugin(_ignore_ctrl_c_plugin())
-        what = f"{len(layout['gpus'])} GPUs" if layout["gpus"] else f"{layout['threads']} CPU threads each"
-        conn = Connection(client=client, pin_gpus=bool(layout["gpus"]), cluster=local,
-                          description=f"local cluster: {layout['workers']} workers ({what})")
-        try:
-            yield conn
-        finally:
-            client.close()
-    finally:
-        local.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1078,11 +673,11 @@ class _Runner:
             try:
                 return f.result()
             except Exception as exc:  # lost in transfer
-                return TaskResult(**base, status="failed", reason=_one_line(f"{type(exc).__name__}: {exc}"))
+                return TaskResult(**base, status="failed", reason=one_line(f"{type(exc).__name__}: {exc}"))
         if f.status == "cancelled":
             return TaskResult(**base, status="cancelled")
         exc = f.exception()
-        return TaskResult(**base, status="failed", reason=_one_line(f"{type(exc).__name__}: {exc}"))
+        return TaskResult(**base, status="failed", reason=one_line(f"{type(exc).__name__}: {exc}"))
 
     def close(self) -> None:
         try:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from _model_helpers import tiny_loaded
-from ais_like import batch
+from ais_like import batch, claims, cluster
 from ais_like.cli import main
 from ais_like.errors import InputError
 
@@ -69,7 +69,7 @@ def models(tmp_path_factory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def conn():
-    with batch.connect(workers=2, gpus=0, dashboard="127.0.0.1:0") as c:
+    with cluster.connect(workers=2, gpus=0, dashboard="127.0.0.1:0") as c:
         yield c
 
 
@@ -185,7 +185,7 @@ def _dead_pid() -> int:
 
 
 def _lock(path: Path, **info) -> None:
-    path.write_text(json.dumps({"host": batch._HOST, "pid": os.getpid(), "start": None, "token": "x", **info}))
+    path.write_text(json.dumps({"host": claims._HOST, "pid": os.getpid(), "start": None, "token": "x", **info}))
 
 
 def test_a_killed_run_is_taken_over_and_its_leftovers_removed(models, tmp_path):
@@ -222,9 +222,9 @@ def test_a_live_claim_is_waited_for_and_another_hosts_claim_expires(models, tmp_
     plan = _plan(data, models[:1], tmp_path / "out")
     task, settings = plan.tasks[0], plan.settings
     lock = task.lock_path(settings.out_dir)
-    other = batch.try_claim(lock)  # another run (in this live process) holds the task
-    assert isinstance(other, batch.Claim)
-    assert isinstance(batch.try_claim(lock), dict)
+    other = claims.try_claim(lock)  # another run (in this live process) holds the task
+    assert isinstance(other, claims.Claim)
+    assert isinstance(claims.try_claim(lock), dict)
     busy = batch.execute_task(task, settings)
     assert busy.status == "busy" and "claimed by another run" in busy.reason
     box = {}
@@ -242,7 +242,7 @@ def test_a_live_claim_is_waited_for_and_another_hosts_claim_expires(models, tmp_
         p.unlink()
     _lock(lock, host="some-other-node", pid=1)
     assert batch.execute_task(task, settings).status == "busy"
-    old = time.time() - batch.STALE_S - 5
+    old = time.time() - claims.STALE_S - 5
     os.utime(lock, (old, old))
     r = batch.execute_task(task, settings)
     assert r.status == "done" and "some-other-node" in r.reason
@@ -319,50 +319,50 @@ def test_plan_groups_and_input_errors(models, tmp_path):
 def test_gpu_pinning_and_local_layout(monkeypatch):
     import warnings
 
-    monkeypatch.setattr(batch, "_PINNED", {})
+    monkeypatch.setattr(cluster, "_PINNED", {})
     monkeypatch.setenv("AIS_LIKE_BATCH_GPUS", "3,5")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TensorFlow may be imported in this test process
-        assert batch.pin_gpu("SLURMCluster-2-1") == "5"
-        assert batch.pin_gpu("anything") == "5"  # once per process
+        assert cluster.pin_gpu("SLURMCluster-2-1") == "5"
+        assert cluster.pin_gpu("anything") == "5"  # once per process
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
     monkeypatch.delenv("AIS_LIKE_BATCH_GPUS")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,-1,2")
-    assert batch.visible_gpus() == ["0", "1"]
-    layout = batch.local_layout()
+    assert cluster.visible_gpus() == ["0", "1"]
+    layout = cluster.local_layout()
     assert layout["workers"] == 2 and layout["gpus"] == ["0", "1"] and layout["env"]["AIS_LIKE_BATCH_GPUS"] == "0,1"
-    assert batch.local_layout(gpus=1)["gpus"] == ["0"]
-    cpu = batch.local_layout(gpus=0)
+    assert cluster.local_layout(gpus=1)["gpus"] == ["0"]
+    cpu = cluster.local_layout(gpus=0)
     assert cpu["gpus"] == [] and "AIS_LIKE_BATCH_GPUS" not in cpu["env"]
-    assert cpu["workers"] == max(1, batch.cpu_count() // batch.CORES_PER_WORKER)
+    assert cpu["workers"] == max(1, cluster.cpu_count() // cluster.CORES_PER_WORKER)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert batch.visible_gpus() == [] and batch.local_layout(workers=3)["workers"] == 3
+    assert cluster.visible_gpus() == [] and cluster.local_layout(workers=3)["workers"] == 3
 
 
 def test_jobqueue_job_scripts_and_the_message_without_dask_jobqueue(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
     with pytest.raises(InputError, match=r"ais-like\[cluster\]"):
-        batch.jobqueue_cluster("slurm", cores=8, memory="32GB", gpus=2)
+        cluster.jobqueue_cluster("slurm", cores=8, memory="32GB", gpus=2)
     monkeypatch.delitem(sys.modules, "dask_jobqueue")
     pytest.importorskip("dask_jobqueue")
     with pytest.raises(InputError, match="--cores"):
-        batch.jobqueue_cluster("slurm", cores=None, memory=None)
-    cluster = batch.jobqueue_cluster("slurm", cores=8, memory="32GB", gpus=2, queue="gpu", walltime="04:00:00",
-                                     account="lab", job_extra=["--constraint=a100"])
+        cluster.jobqueue_cluster("slurm", cores=None, memory=None)
+    jq = cluster.jobqueue_cluster("slurm", cores=8, memory="32GB", gpus=2, queue="gpu", walltime="04:00:00",
+                                account="lab", job_extra=["--constraint=a100"])
     try:
-        script = cluster.job_script()
+        script = jq.job_script()
     finally:
-        cluster.close()
+        jq.close()
     for part in ("#SBATCH --gres=gpu:2", "#SBATCH --constraint=a100", "#SBATCH -p gpu", "#SBATCH -A lab",
-                 "#SBATCH -t 04:00:00", "--nworkers 2", f"--resources {batch.SLOT}=1",
+                 "#SBATCH -t 04:00:00", "--nworkers 2", f"--resources {cluster.SLOT}=1",
                  "export TF_NUM_INTRAOP_THREADS=4"):
         assert part in script, (part, script)
-    cluster = batch.jobqueue_cluster("pbs", cores=8, memory="32GB", gpus=1)
+    jq = cluster.jobqueue_cluster("pbs", cores=8, memory="32GB", gpus=1)
     try:
-        assert "ngpus=1" in cluster.job_script()
+        assert "ngpus=1" in jq.job_script()
     finally:
-        cluster.close()
+        jq.close()
 
 
 def test_the_client_process_never_imports_tensorflow(conn, models, tmp_path, repo_root):
