@@ -187,7 +187,7 @@ def plan_batch(data, models, out_dir, *, interactions=None, interaction_mode: st
     """
     from .archive import read_group_metadata, read_metadata
     from .picking import FORMATS
-    from .segment import interaction_spec
+    from .segment import interaction_spec, output_folder
     from .volume import find_volumes, tomogram_name
 
     specs = [data] if isinstance(data, (str, os.PathLike)) else list(data)
@@ -230,7 +230,7 @@ def plan_batch(data, models, out_dir, *, interactions=None, interaction_mode: st
         raise InputError(f"test-time augmentation must be 1..8 transforms, got {tta}")
     if pick is not None and pick.get("fmt", "star") not in FORMATS:
         raise InputError(f"unknown coordinate format {pick.get('fmt')!r} (expected star, star5 or txt)")
-    out = _output_folder(out_dir)
+    out = output_folder(out_dir)
     if isinstance(interactions, (str, os.PathLike)):
         interactions = str(Path(interactions).resolve())
     settings = Settings(out_dir=str(out.resolve()), z_range=z_range, crop_x=crop_x, crop_y=crop_y, tta=int(tta),
@@ -239,17 +239,6 @@ def plan_batch(data, models, out_dir, *, interactions=None, interaction_mode: st
                         mesh=dict(mesh) if mesh is not None else None)
     tasks = [Task(tomogram=str(v.resolve()), name=tomogram_name(v), group=g) for v in volumes for g in groups]
     return Plan(tasks=tasks, settings=settings)
-
-
-def _output_folder(out_dir) -> Path:
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"{out}: the output folder is not writable")
-    return out
 
 
 def leftovers(outputs: list[Path]) -> list[Path]:

@@ -46,6 +46,20 @@ def output_name(tomogram: str, feature: str) -> str:
     return f"{tomogram}__{safe}.mrc"
 
 
+def output_folder(path) -> Path:
+    """The output folder ``path``, created when missing; InputError when it cannot be written."""
+    import os
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise InputError(f"{out}: the output folder is not writable")
+    return out
+
+
 def to_uint8(p: np.ndarray) -> np.ndarray:
     """Probabilities in 0..1 to the 0..255 bytes written to segmentation volumes."""
     return np.clip(np.rint(np.asarray(p, np.float32) * 255.0), 0, 255).astype(np.uint8)

@@ -14,9 +14,10 @@ runs may share one folder. Exit code 0 when every task is done or skipped, 1 whe
 
 from __future__ import annotations
 
-from ._common import add_apix, add_data, add_quiet, parse_range
+from ._common import add_apix, add_data, add_quiet
 from .mesh import add_mesh_options
 from .pick import add_pick_options
+from .segment import add_segment_options
 
 
 def add_arguments(parser):
@@ -26,18 +27,7 @@ def add_arguments(parser):
                         help="a group of models with their interactions (repeatable; the same as --model)")
     add_data(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
-    g = parser.add_argument_group("segmentation (as ais-like segment)")
-    g.add_argument("--z-range", type=parse_range, default=None, metavar="START:STOP",
-                   help="segment slices START..STOP-1 only (others are 0)")
-    g.add_argument("--crop-x", type=parse_range, default=None, metavar="X0:X1", help="segment columns X0..X1-1 only")
-    g.add_argument("--crop-y", type=parse_range, default=None, metavar="Y0:Y1", help="segment rows Y0..Y1-1 only")
-    g.add_argument("--tta", type=int, default=1, metavar="N",
-                   help="test-time augmentation: average N of the 8 rotations/flips (default: 1, none)")
-    g.add_argument("--batch-size", type=int, default=None, metavar="N", help="slices per model call (default: automatic)")
-    g.add_argument("--interactions", metavar="FILE.json|.yaml", default=None,
-                   help="model interactions (competition, colocalize, avoid); replaces the groups' own")
-    g.add_argument("--interaction-mode", choices=("2d", "3d"), default=None,
-                   help="colocalize/avoid per slice (2d, as Ais) or in 3D (a ball); default: the file's")
+    add_segment_options(parser.add_argument_group("segmentation (as ais-like segment)"))
     g = parser.add_argument_group("picking (as ais-like pick, with pick- in front of each option)")
     g.add_argument("--pick", action="store_true", help="pick particles in every segmentation")
     add_pick_options(g, prefix="pick-")
