@@ -46,6 +46,20 @@ def output_name(tomogram: str, feature: str) -> str:
     return f"{tomogram}__{safe}.mrc"
 
 
+def output_folder(path) -> Path:
+    """The output folder ``path``, created when missing; InputError when it cannot be written."""
+    import os
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise InputError(f"{out}: the output folder is not writable")
+    return out
+
+
 def to_uint8(p: np.ndarray) -> np.ndarray:
     """Probabilities in 0..1 to the 0..255 bytes written to segmentation volumes."""
     return np.clip(np.rint(np.asarray(p, np.float32) * 255.0), 0, 255).astype(np.uint8)
@@ -399,7 +413,8 @@ def load_models(paths, interactions=None, mode: str | None = None):
     paths : ``.scnm`` model files and/or ``.scnmgroup`` groups (whose stored interactions and
         emit/absorb flags apply).
     interactions : an interactions file (JSON/YAML, or Ais's list; see
-        :func:`ais_like.interactions.load_interactions`); it replaces the groups' interactions.
+        :func:`ais_like.interactions.load_interactions`) or an ``InteractionSet``; it replaces
+        the groups' interactions.
         Competition flags stored with the models (``emit`` / ``absorb``) are added to it.
     mode : "2d" or "3d" to override the spec's mode.
 
@@ -408,7 +423,6 @@ def load_models(paths, interactions=None, mode: str | None = None):
     (list of LoadedModel, InteractionSet or None): None when nothing interacts.
     """
     from . import archive
-    from . import interactions as interactions_mod
 
     models, group_lists = [], []
     for p in paths:
@@ -421,18 +435,51 @@ def load_models(paths, interactions=None, mode: str | None = None):
             models.append(archive.load_scnm(p))
         else:
             raise InputError(f"{p}: not a model file (.scnm or .scnmgroup)")
-    metadata = {m.title: m.metadata for m in models}
-    if interactions is not None:
+    return models, interaction_spec({m.title: m.metadata for m in models}, group_lists, interactions, mode,
+                                    source=str(interactions if isinstance(interactions, (str, Path)) else paths[0]))
+
+
+def interaction_spec(metadata: dict, group_lists=(), interactions=None, mode: str | None = None, *,
+                     source: str = "the models"):
+    """The interaction spec of models known by their metadata alone (no Keras).
+
+    Parameters
+    ----------
+    metadata : {title: metadata dict} of every model given.
+    group_lists : the interaction lists stored in ``.scnmgroup`` files (Ais's form).
+    interactions : an interactions file, or an ``InteractionSet`` (it replaces the groups' lists).
+    mode : "2d" or "3d" to override the spec's mode.
+    source : what to name in an error message.
+
+    Returns
+    -------
+    InteractionSet, or None when nothing interacts.
+    """
+    from . import interactions as interactions_mod
+
+    if isinstance(interactions, interactions_mod.InteractionSet):
+        spec = interactions
+    elif interactions is not None:
         spec = interactions_mod.load_interactions(interactions, metadata)
     else:
-        spec = interactions_mod.from_ais(group_lists, metadata)
+        spec = interactions_mod.from_ais(list(group_lists), metadata)
     if mode is not None:
         spec = interactions_mod.InteractionSet(emit=spec.emit, absorb=spec.absorb,
                                                interactions=spec.interactions, mode=mode)
     titles = set(metadata)
     missing = sorted(spec.titles() - titles)
     if missing:
-        raise InputError(f"{interactions or paths[0]}: the interactions name model(s) "
+        raise InputError(f"{source}: the interactions name model(s) "
                          f"{', '.join(map(repr, missing))} that are not among the models given "
                          f"({', '.join(map(repr, sorted(titles)))})")
-    return models, (None if spec.empty else spec)
+    return None if spec.empty else spec
+
+
+def crop_box(shape, crop_x=None, crop_y=None):
+    """``(y0, y1, x0, x1)`` from optional column and row ranges (None: no crop) for a (z, y, x) shape."""
+    if crop_x is None and crop_y is None:
+        return None
+    _, ny, nx = shape
+    y0, y1 = crop_y or (0, ny)
+    x0, x1 = crop_x or (0, nx)
+    return y0, y1, x0, x1

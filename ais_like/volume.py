@@ -334,6 +334,15 @@ def _apply_header(mrc, header: Header | None) -> None:
     mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = header.nstart
 
 
+def _deterministic_label(mrc) -> None:
+    """Replace mrcfile's timestamped label, so that the same input gives the same bytes (a batch
+    output equals a single command's, a rerun rewrites an identical file)."""
+    from . import __version__
+
+    mrc.header.label[0] = f"Created by ais_like {__version__}".encode("ascii")[:80]
+    mrc.header.nlabl = 1
+
+
 # IMOD keeps its stamp and flags in bytes 152..159 of the header, inside mrcfile's ``extra2``
 # field (which starts at byte 112).
 _IMOD_OFFSET = 152 - 112
@@ -422,6 +431,7 @@ class VolumeWriter:
         if self.dtype == np.uint8:
             _stamp_unsigned_bytes(self._mrc)
         _apply_header(self._mrc, header)
+        _deterministic_label(self._mrc)
         self._min = math.inf
         self._max = -math.inf
         self._sum = 0.0

@@ -35,5 +35,5 @@ if [ -z "${AIS_LIKE_NO_TORCH:-}" ]; then
     .venv/bin/python -m pip install -q "torch==2.13.0" 2>/dev/null \
         || echo "note: PyTorch not installed; the KERAS_BACKEND=torch tests will be skipped" >&2
 fi
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,cluster]"
 echo "ais_like installed in .venv ($(.venv/bin/ais-like --version))"

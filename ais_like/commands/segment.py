@@ -19,6 +19,14 @@ def add_arguments(parser):
                         help="a trained model, or a group of models with their interactions (repeatable)")
     add_data(parser)
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    add_segment_options(parser)
+    parser.add_argument("--skip-existing", action="store_true", help="keep outputs that exist already")
+    add_apix(parser)
+    add_quiet(parser)
+
+
+def add_segment_options(parser) -> None:
+    """How volumes are segmented (also the options of ``ais-like batch``)."""
     parser.add_argument("--z-range", type=parse_range, default=None, metavar="START:STOP",
                         help="segment slices START..STOP-1 only (others are 0)")
     parser.add_argument("--crop-x", type=parse_range, default=None, metavar="X0:X1", help="segment columns X0..X1-1 only")
@@ -31,39 +39,24 @@ def add_arguments(parser):
                              "replaces a group's own")
     parser.add_argument("--interaction-mode", choices=("2d", "3d"), default=None,
                         help="colocalize/avoid per slice (2d, as Ais) or in 3D (a ball); default: the file's")
-    parser.add_argument("--skip-existing", action="store_true", help="keep outputs that exist already")
-    add_apix(parser)
-    add_quiet(parser)
 
 
 def crop_of(args, shape):
-    if args.crop_x is None and args.crop_y is None:
-        return None
-    _, ny, nx = shape
-    y0, y1 = args.crop_y or (0, ny)
-    x0, x1 = args.crop_x or (0, nx)
-    return y0, y1, x0, x1
+    from ..segment import crop_box
+
+    return crop_box(shape, args.crop_x, args.crop_y)
 
 
 def run(args) -> int:
-    import os
-    from pathlib import Path
-
     from ..errors import InputError
     from ..progress import Bar
-    from ..segment import load_models, segment_volume
+    from ..segment import load_models, output_folder, segment_volume
     from ..volume import find_volumes, open_volume
 
     volumes = find_volumes(args.data)
     if not volumes:
         raise InputError(f"{', '.join(args.data)}: no volume files found")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"{out}: the output folder is not writable")
+    out = output_folder(args.out)
     models, spec = load_models(args.model, args.interactions, args.interaction_mode)
     for i, path in enumerate(volumes, 1):
         with open_volume(path, apix=args.apix) as vol:
