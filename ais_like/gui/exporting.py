@@ -1,0 +1,3 @@
+"""Actions of the exporting area (filled in by its panel work)."""
+
+from .actions import handler  # noqa: F401

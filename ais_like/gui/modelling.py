@@ -1,0 +1,3 @@
+"""Actions of the modelling area (filled in by its panel work)."""
+
+from .actions import handler  # noqa: F401

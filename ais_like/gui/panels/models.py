@@ -1,0 +1,7 @@
+"""models tab (in progress)."""
+
+
+def draw(state) -> None:
+    from imgui_bundle import imgui
+
+    imgui.text("models")

@@ -1,0 +1,11 @@
+"""Render tab (in progress)."""
+
+
+def draw(state) -> None:
+    from imgui_bundle import imgui
+
+    imgui.text("Render")
+
+
+def canvas(state) -> None:
+    pass

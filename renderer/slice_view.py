@@ -1,0 +1,105 @@
+"""Draws the slice canvas: the tomogram slice (contrast in the shader), the painted annotations
+and each shown model's prediction (threshold, colour and alpha in the shader).
+
+The renderer only draws what :class:`ais_like.gui.state.AppState` says; textures are uploaded
+when their content key changes (dataset, slice, filter, annotation revision, model version),
+never every frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from OpenGL import GL
+
+from .gl import Program, Texture2D, UnitQuad
+
+
+class SliceRenderer:
+    def __init__(self):
+        self.quad = UnitQuad()
+        self.slice_prog = Program("quad.vert", "slice.frag")
+        self.overlay_prog = Program("quad.vert", "overlay.frag")
+        self.pred_prog = Program("quad.vert", "prediction.frag")
+        self.slice_tex = Texture2D(nearest=False)
+        self.overlay_tex = Texture2D(nearest=True)
+        self.pred_tex: dict[str, Texture2D] = {}
+        self.uploads = 0  # texture uploads so far (tests check that idle frames upload nothing)
+
+    def _transform(self, prog, state, fb_size, shape_yx):
+        W, H = fb_size
+        ny, nx = shape_yx
+        x0, y0 = state.view.to_screen(state.canvas_rect, 0.0, 0.0)
+        z = state.view.zoom
+        prog.set("u_size", (float(nx), float(ny)))
+        prog.set("u_scale", (2.0 * z / W, -2.0 * z / H))
+        prog.set("u_offset", (2.0 * x0 / W - 1.0, 1.0 - 2.0 * y0 / H))
+
+    def draw(self, state, fb_size) -> None:
+        from ais_like.gui.actions import display_slice
+        from ais_like.gui.overlays import annotation_rgba
+
+        W, H = fb_size
+        rx, ry, rw, rh = state.canvas_rect
+        GL.glEnable(GL.GL_SCISSOR_TEST)
+        GL.glScissor(int(rx), int(H - ry - rh), max(1, int(rw)), max(1, int(rh)))
+        GL.glClearColor(0.08, 0.08, 0.09, 1.0)
+        GL.glClear(GL.GL_COLOR_BUFFER_BIT)
+        if state.dataset is None:
+            GL.glDisable(GL.GL_SCISSOR_TEST)
+            return
+        d = state.display
+        key = (state.current, state.z, d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a)
+        if self.slice_tex.key != key:
+            self.slice_tex.upload(np.asarray(display_slice(state), np.float32), key)
+            self.uploads += 1
+        shape = self.slice_tex.shape
+        GL.glViewport(0, 0, W, H)
+        p = self.slice_prog.use()
+        self._transform(p, state, fb_size, shape)
+        p.set("u_image", 0)
+        p.set("u_lo", float(d.contrast[0]))
+        p.set("u_hi", float(d.contrast[1]))
+        p.set("u_invert", int(d.invert))
+        self.slice_tex.bind(0)
+        self.quad.draw()
+
+        GL.glEnable(GL.GL_BLEND)
+        GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
+        # model predictions (below the annotations, so painting stays visible)
+        layers = state.preview.layers(state) if state.preview is not None else []
+        live = set()
+        for layer in layers:
+            tex = self.pred_tex.get(layer.key)
+            if tex is None:
+                tex = self.pred_tex[layer.key] = Texture2D(nearest=False)
+            if tex.key != layer.version:
+                tex.upload(np.asarray(layer.probability, np.uint8), layer.version)
+                self.uploads += 1
+            live.add(layer.key)
+            p = self.pred_prog.use()
+            self._transform(p, state, fb_size, layer.probability.shape)
+            p.set("u_prob", 0)
+            p.set("u_colour", tuple(layer.colour))
+            p.set("u_alpha", float(layer.alpha))
+            p.set("u_threshold", float(layer.threshold))
+            p.set("u_flat", int(getattr(layer, "flat", False)))
+            tex.bind(0)
+            self.quad.draw()
+        for k in list(self.pred_tex):
+            if k not in live:
+                self.pred_tex.pop(k).delete()
+        # painted annotations
+        ann = state.dataset.annotations
+        akey = (state.current, state.z, ann.revision,
+                tuple((f.name, f.visible, f.outline, f.alpha, f.colour) for f in ann.features.values()))
+        if self.overlay_tex.key != akey:
+            self.overlay_tex.upload(annotation_rgba(ann, state.z), akey)
+            self.uploads += 1
+        p = self.overlay_prog.use()
+        self._transform(p, state, fb_size, shape)
+        p.set("u_overlay", 0)
+        self.overlay_tex.bind(0)
+        self.quad.draw()
+        GL.glDisable(GL.GL_BLEND)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glUseProgram(0)
