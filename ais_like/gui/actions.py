@@ -39,7 +39,7 @@ def _load_handlers() -> None:
         _loaded = True
 
 
-def apply(state, name: str, **kwargs):
+def apply(state, name: str, /, **kwargs):
     """Carry out one action now (tests use this; the frame loop goes through apply_pending)."""
     _load_handlers()
     fn = HANDLERS.get(name)

@@ -102,11 +102,11 @@ class JobManager:
             try:
                 result = fn(job, *args, **kwargs)
             except BaseException as exc:  # reported on the main thread, never lost
-                tb = traceback.format_exc()
+                err, tb = exc, traceback.format_exc()
                 if self.sync:
-                    finish(exc=exc, tb=tb)
+                    finish(exc=err, tb=tb)
                 else:
-                    self._posts.put(lambda: finish(exc=exc, tb=tb))
+                    self._posts.put(lambda: finish(exc=err, tb=tb))
                 return
             if self.sync:
                 finish(result)
