@@ -17,8 +17,11 @@ outside a Z range and pixels outside an XY crop are 0.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -116,10 +119,15 @@ class Predictor:
     context : pixels of reflected image added on every side before the network sees a slice,
         so that features at the slice's edges are judged on image rather than on the network's
         zero padding (Ais adds 64 px beyond a multiple of 32; :data:`CONTEXT` is our default).
+    fft : run the network with FFT convolutions (:mod:`ais_like.fftconv`) instead of Keras.
+        None (default): when the network is a chain of large-kernel convolutions that module
+        reproduces (Eman2's), Keras runs on the CPU, and ``AIS_LIKE_NO_FFT`` is not set.
+        True: whenever the network allows it; False: never.
     """
 
     def __init__(self, loaded, *, apix: float | None = None, stats=None, tta: int = 1,
-                 batch_size: int | None = None, pixel_budget: int = PIXEL_BUDGET, context: int | None = None):
+                 batch_size: int | None = None, pixel_budget: int = PIXEL_BUDGET, context: int | None = None,
+                 fft: bool | None = None):
         from .archive import preprocess_settings
 
         self.loaded = loaded
@@ -137,6 +145,9 @@ class Predictor:
         self.context = CONTEXT if context is None else max(0, int(context))
         model_apix = self.settings["apix"]
         self.resample = bool(model_apix and self.apix and abs(self.apix - model_apix) > 1e-3 * model_apix)
+        self._fft_wanted = fft
+        self._fft_net = None  # built on the first call (the weights read then)
+        self._fft_checked = False
 
     @property
     def title(self) -> str:
@@ -220,13 +231,79 @@ class Predictor:
                 out[y0 + cy0:y0 + cy1, x0 + cx0:x0 + cx1] = p[cy0:cy1, cx0:cx1]
         return out
 
+    @property
+    def fft_net(self):
+        """The :class:`ais_like.fftconv.FFTNet` this predictor runs the network with, or None (Keras)."""
+        if not self._fft_checked:
+            self._fft_checked = True
+            self._fft_net = _fft_net_for(self.model, self._fft_wanted)
+        return self._fft_net
+
     def _call(self, x: np.ndarray) -> np.ndarray:
         """The network on a batch (n, H, W) with H, W multiples of the divisor -> (n, H, W)."""
+        net = self.fft_net
+        if net is not None:
+            y = net.predict(x)
+            return y[..., 0] if y.ndim == 4 else y
         y = self.model.predict_on_batch(x[..., None])
         y = np.asarray(y, np.float32)
         if y.ndim == 4:
             y = y[..., 0]
         return y
+
+
+# FFT networks per Keras model, rebuilt when the weights change (the GUI predicts with a model
+# that is being trained); keyed weakly so that a dropped model frees its kernel spectra.
+_FFT_NETS = weakref.WeakKeyDictionary()
+_FFT_LOCK = threading.Lock()
+
+
+def _fft_net_for(model, wanted: bool | None):
+    """An FFTNet for ``model`` (cached while its weights stay the same), or None for Keras."""
+    from . import fftconv
+
+    if wanted is False or (wanted is None and (fftconv.disabled() or _keras_has_gpu())):
+        return None
+    if fftconv.explain(model) is not None:
+        return None
+    weights = model.get_weights()
+    digest = hashlib.blake2b(digest_size=16)
+    for w in weights:
+        a = np.ascontiguousarray(w)
+        digest.update(str(a.shape).encode())
+        digest.update(a.tobytes())
+    key = digest.hexdigest()
+    with _FFT_LOCK:
+        try:
+            cached = _FFT_NETS.get(model)
+        except TypeError:  # not weakly referenceable
+            cached = None
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    net = fftconv.from_model(model)
+    if net is not None:
+        with _FFT_LOCK:
+            try:
+                _FFT_NETS[model] = (key, net)
+            except TypeError:
+                pass
+    return net
+
+
+def _keras_has_gpu() -> bool:
+    """True when the Keras backend in use has a GPU (Keras then runs the network there)."""
+    global _GPU
+    if _GPU is None:
+        try:
+            from .backend import device_report
+
+            _GPU = bool(device_report().get("gpu"))
+        except Exception:  # noqa: BLE001 - no backend report: assume the CPU
+            _GPU = False
+    return _GPU
+
+
+_GPU = None
 
 
 def _starts(n: int, side: int, step: int) -> list[int]:
