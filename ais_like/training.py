@@ -54,8 +54,12 @@ def compile_for_training(model, learning_rate: float | None = DEFAULT_LEARNING_R
 class TrainingCallback:
     """What training reports to, and asks whether to stop (the CLI's bar, the GUI's live plot).
 
-    Subclass and override what you need; every method is optional.
+    Subclass and override what you need; every method is optional. :func:`train` sets
+    ``callback.model`` to the model being trained before the first batch, so a callback may run
+    it between batches (the workbench's live preview does).
     """
+
+    model = None
 
     def on_batch(self, epoch: int, batch: int, loss: float) -> None:
         """After each batch: that batch's own loss (not a running mean)."""
@@ -158,6 +162,7 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
             raise InputError(f"learning rate must be positive, got {learning_rate}")
         set_learning_rate(model, learning_rate)
     callback = callback or TrainingCallback()
+    callback.model = model
     rng = np.random.default_rng(seed)
     x_all = trainset.images[..., None].astype(np.float32, copy=False)
     y_all = trainset.labels[..., None].astype(np.float32)

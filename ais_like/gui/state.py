@@ -109,12 +109,17 @@ class ModelEntry:
     active: bool = True
     version: int = 0
     path: Path | None = None  # the .scnm it was loaded from or last saved to
+    file: Path | None = None  # the current .scnm on disk (session temp after training; Export uses it)
     metadata: dict = field(default_factory=dict)
     emit: bool = False
     absorb: bool = False
     status: str = "untrained"  # untrained | training | trained | loaded | error
     losses: list = field(default_factory=list)  # per-batch loss of the last training
     epoch_losses: list = field(default_factory=list)
+    live: int = 0  # batches trained when the preview last asked (intermediate predictions: (version, live))
+    progress: float = 0.0  # of the running training, 0..1
+    message: str = ""  # one line: what the model is doing / what went wrong
+    seconds: float = 0.0  # of the last training
     # training settings
     epochs: int = 20
     batch_size: int = 32
@@ -131,7 +136,10 @@ class ModelsUI:
     interaction_mode: str = "2d"
     selected: str | None = None  # key of the selected entry
     new_architecture: str = "UNet S"
+    new_feature: str | None = None  # feature chosen for the next new model (None: the active one)
     next_key: int = 1
+    preview_interval: float = 1.0  # s between intermediate predictions during training
+    crash_reloads: int = 3  # automatic reloads after worker crashes left
 
 
 @dataclass
