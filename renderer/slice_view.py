@@ -16,12 +16,15 @@ from .gl import Program, Texture2D, UnitQuad
 
 class SliceRenderer:
     def __init__(self):
+        from ais_like.gui.overlays import OverlayCache
+
         self.quad = UnitQuad()
         self.slice_prog = Program("quad.vert", "slice.frag")
         self.overlay_prog = Program("quad.vert", "overlay.frag")
         self.pred_prog = Program("quad.vert", "prediction.frag")
         self.slice_tex = Texture2D(nearest=False)
         self.overlay_tex = Texture2D(nearest=True)
+        self.overlay_cache = OverlayCache()  # recomposes only what painting changed
         self.pred_tex: dict[str, Texture2D] = {}
         self.uploads = 0  # texture uploads so far (tests check that idle frames upload nothing)
 
@@ -36,7 +39,6 @@ class SliceRenderer:
 
     def draw(self, state, fb_size) -> None:
         from ais_like.gui.actions import display_slice
-        from ais_like.gui.overlays import annotation_rgba
 
         W, H = fb_size
         rx, ry, rw, rh = state.canvas_rect
@@ -93,7 +95,8 @@ class SliceRenderer:
         akey = (state.current, state.z, ann.revision,
                 tuple((f.name, f.visible, f.outline, f.alpha, f.colour) for f in ann.features.values()))
         if self.overlay_tex.key != akey:
-            self.overlay_tex.upload(annotation_rgba(ann, state.z), akey)
+            rgba, region = self.overlay_cache.get(ann, state.z)
+            self.overlay_tex.upload(rgba, akey, region=region)
             self.uploads += 1
         p = self.overlay_prog.use()
         self._transform(p, state, fb_size, shape)

@@ -88,6 +88,9 @@ class AnnotationUI:
     feature: str | None = None  # the active feature
     undo: object = None  # ais_like.painting.UndoStack, created by the state
     stroke_last: tuple[float, float] | None = None  # last brush point (y, x) of the running stroke
+    flood_in_brush: bool = True  # the flood fill stays within the brush radius of the click (flood brush)
+    stroke_erase: bool = False  # the running stroke erases
+    stroke_dataset: str | None = None  # dataset the running stroke paints on
 
 
 @dataclass

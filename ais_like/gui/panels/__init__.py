@@ -38,8 +38,9 @@ def draw_all(state, fb_size) -> None:
     imgui.begin("##sidebar", None, flags)
     panel("menu").draw(state)
     if imgui.begin_tab_bar("##tabs"):
+        wanted = state.extra.pop("select_tab", None)
         for title, module in TAB_PANELS.items():
-            tab_flags = imgui.TabItemFlags_.set_selected if state.extra.pop("select_tab", None) == title else 0
+            tab_flags = imgui.TabItemFlags_.set_selected if wanted == title else 0
             opened, _ = imgui.begin_tab_item(title, None, tab_flags)
             if opened:
                 if state.tab != title:
