@@ -147,25 +147,36 @@ class ModelsUI:
 
 @dataclass
 class ExportUI:
+    """The Export tab's choices; pick / mesh options have the names and defaults of ``ais-like
+    pick`` / ``ais-like mesh`` (0 = not given for sizes, margin, counts and decimation)."""
+
     out_dir: str = ""
     datasets: set = field(default_factory=set)  # names chosen for export
     models: set = field(default_factory=set)  # model keys chosen
-    z_range: tuple[int, int] | None = None
-    crop_x: tuple[int, int] | None = None
-    crop_y: tuple[int, int] | None = None
+    z_range: tuple[int, int] | None = None  # (start, stop) slices; None: every slice
+    crop_x: tuple[int, int] | None = None  # (start, stop) columns; None: no crop
+    crop_y: tuple[int, int] | None = None  # (start, stop) rows
     tta: int = 1
+    workers: int = 1  # local Dask worker processes
     pick: bool = False
     pick_threshold: float = 0.5
-    pick_min_volume: float = 2000.0
-    pick_min_spacing: float = 150.0
-    pick_format: str = "star"
+    pick_min_volume: float = 0.0  # Å³
+    pick_min_spacing: float = 0.0  # Å
+    pick_bin: int = 1
+    pick_margin: float = 0.0  # Å
+    pick_max_particles: int = 0
+    pick_position: str = "centroid"  # centroid | maximum
+    pick_format: str = "star"  # star | star5 | txt
     mesh: bool = False
     mesh_threshold: float = 0.5
-    mesh_bin: int = 2
-    mesh_dust: float = 0.0
-    mesh_smooth: int = 10
-    mesh_decimate: int = 200000
-    queue: list = field(default_factory=list)  # ExportJob-like dicts shown with progress
+    mesh_bin: int = 1
+    mesh_dust: float = 0.0  # Å³
+    mesh_smooth: int = 0
+    mesh_decimate: int = 0  # faces
+    mesh_frame: str = "voxel"  # voxel | header
+    queue: list = field(default_factory=list)  # ais_like.gui.exporting.ExportJob, in queue order
+    existing: list = field(default_factory=list)  # segmentation files found in out_dir
+    existing_chosen: set = field(default_factory=set)  # those chosen to pick / mesh
 
 
 @dataclass
