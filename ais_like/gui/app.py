@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 SIDEBAR_WIDTH = 380
+BUSY_FPS = 60
 
 
 def _import_stack():
@@ -60,6 +61,8 @@ class App:
         else:
             io.set_ini_filename("")
         self.impl = GlfwRenderer(self.window)
+        self.events = 0  # input events seen (frames are drawn on demand, see run())
+        self._count_events(glfw)
         glfw.set_drop_callback(self.window, self._on_drop)
         self.style()
 
@@ -83,7 +86,40 @@ class App:
         s.grab_rounding = 3.0
 
     def _on_drop(self, window, paths) -> None:
+        self.events += 1
         self.state.request("open_files", paths=list(paths))
+
+    def _count_events(self, glfw) -> None:
+        """Wrap the backend's input callbacks so that the loop knows when input arrived."""
+        impl = self.impl
+
+        def counted(fn):
+            def cb(*args):
+                self.events += 1
+                return fn(*args)
+            return cb
+
+        glfw.set_key_callback(self.window, counted(impl.keyboard_callback))
+        glfw.set_cursor_pos_callback(self.window, counted(impl.mouse_callback))
+        glfw.set_mouse_button_callback(self.window, counted(impl.mouse_button_callback))
+        glfw.set_window_size_callback(self.window, counted(impl.resize_callback))
+        glfw.set_char_callback(self.window, counted(impl.char_callback))
+        glfw.set_scroll_callback(self.window, counted(impl.scroll_callback))
+        glfw.set_window_refresh_callback(self.window, counted(lambda *a: None))  # uncovered: redraw
+
+    def busy(self) -> bool:
+        """Whether something changes on screen without input: actions queued, background jobs or
+        model work running, notifications fading, a file dialog or a training plot open."""
+        s = self.state
+        if s.pending or s.jobs.active or s.extra.get("dialog"):
+            return True
+        if s.preview is not None and getattr(s.preview, "busy", lambda: False)():
+            return True
+        if s.worker is not None and getattr(s.worker, "busy", lambda: False)():
+            return True
+        from .panels.notifications import visible
+
+        return bool(visible(s))
 
     @property
     def framebuffer_size(self) -> tuple[int, int]:
@@ -110,6 +146,8 @@ class App:
         if state.dataset is not None and not state.view_fitted:
             actions.fit_view(state)
 
+        if state.extra.get("capture"):  # a screenshot an action asked for (Render tab): this frame
+            self._capture_next.append(state.extra.pop("capture"))
         panels.draw_all(state, (W, H))
         actions.apply_pending(state)
         state.jobs.poll()
@@ -185,11 +223,40 @@ def save_png(path, rgb) -> None:
 
 
 def run(state, *, frames: int | None = None, screenshot: str | None = None) -> int:
-    """Open the window and loop until it closes (or for ``frames`` frames)."""
+    """Open the window and loop until it closes (or for ``frames`` frames).
+
+    Frames are drawn on demand: after input, while something is busy (jobs, model work,
+    notifications), and for a few frames after either (ImGui settles its layout), otherwise the
+    loop sleeps in ``glfw.wait_events_timeout``: an idle workbench costs no CPU, which leaves the
+    cores to training and inference. A busy one is drawn at most ``BUSY_FPS`` times a second.
+    """
+    import glfw
+
     app = App(state)
     try:
         n = 0
+        settle = 3  # frames still to draw after the last input or busy frame
+        last = 0.0
         while not app.should_close:
+            if frames is None:
+                events = app.events
+                if app.busy():
+                    settle = 3
+                    wait = last + 1.0 / BUSY_FPS - time.perf_counter()
+                    if wait > 0:
+                        glfw.wait_events_timeout(wait)
+                elif settle <= 0:
+                    glfw.wait_events_timeout(0.25)
+                    if app.events == events and not app.busy():
+                        from . import actions
+
+                        actions.autosave(state)  # the last change is saved even when idle
+                        continue
+                    settle = 3
+                if app.events != events:
+                    settle = 3
+                settle -= 1
+                last = time.perf_counter()
             if screenshot and frames is not None and n == frames - 1:
                 app.capture(screenshot)
             app.step()

@@ -181,10 +181,13 @@ class ExportUI:
 
 @dataclass
 class RenderUI:
-    surfaces: list = field(default_factory=list)  # dicts per segmentation: path, feature, level, dust, bin, colour, alpha, show
-    particles: list = field(default_factory=list)  # dicts: path, colour, radius, show
+    surfaces: list = field(default_factory=list)  # dicts per segmentation: path, feature, level, dust, bin, colour, alpha, show (ais_like.gui.scene.new_surface)
+    particles: list = field(default_factory=list)  # dicts: path, colour, radius, show (ais_like.gui.scene.new_particles)
     show_slice: bool = True
-    camera: object = None  # renderer-side arcball state (plain numbers)
+    show_box: bool = True  # the tomogram's outline
+    camera: object = None  # ais_like.gui.camera.Camera (pure numpy), created on first use
+    auto_fit: bool = True  # refit the camera when items are added, until the user pans or zooms
+    next_id: int = 0
 
 
 @dataclass
