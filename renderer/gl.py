@@ -16,6 +16,14 @@ def shader_source(name: str) -> str:
     return resources.files("ais_like.shaders").joinpath(name).read_text(encoding="utf-8")
 
 
+def with_defines(source: str, defines: dict | None) -> str:
+    """Insert ``#define NAME VALUE`` lines right after the ``#version`` line."""
+    if not defines:
+        return source
+    first, _, rest = source.partition("\n")
+    return first + "\n" + "".join(f"#define {k} {v}\n" for k, v in defines.items()) + rest
+
+
 def _compile(kind, source: str, name: str):
     sh = GL.glCreateShader(kind)
     GL.glShaderSource(sh, source)
@@ -29,9 +37,9 @@ def _compile(kind, source: str, name: str):
 class Program:
     """A linked vertex + fragment program; ``set(name, value)`` sets uniforms by type."""
 
-    def __init__(self, vert: str, frag: str):
+    def __init__(self, vert: str, frag: str, defines: dict | None = None):
         vs = _compile(GL.GL_VERTEX_SHADER, shader_source(vert), vert)
-        fs = _compile(GL.GL_FRAGMENT_SHADER, shader_source(frag), frag)
+        fs = _compile(GL.GL_FRAGMENT_SHADER, with_defines(shader_source(frag), defines), frag)
         self.id = GL.glCreateProgram()
         GL.glAttachShader(self.id, vs)
         GL.glAttachShader(self.id, fs)
@@ -115,6 +123,46 @@ class Texture2D:
     def bind(self, unit: int = 0) -> None:
         GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
         GL.glBindTexture(GL.GL_TEXTURE_2D, self.id)
+
+    def delete(self) -> None:
+        GL.glDeleteTextures([self.id])
+
+
+class LayerStack:
+    """A GL_TEXTURE_2D_ARRAY of R8 layers of one (y, x) size: the models' predictions of the
+    shown slice, sampled in one shader pass. Each layer is re-uploaded only when its key changes."""
+
+    def __init__(self, capacity: int = 8):
+        self.capacity = int(capacity)
+        self.id = GL.glGenTextures(1)
+        self.shape: tuple | None = None
+        self.keys: list = [None] * self.capacity
+        GL.glBindTexture(GL.GL_TEXTURE_2D_ARRAY, self.id)
+        for pname, v in ((GL.GL_TEXTURE_MIN_FILTER, GL.GL_LINEAR), (GL.GL_TEXTURE_MAG_FILTER, GL.GL_LINEAR),
+                         (GL.GL_TEXTURE_WRAP_S, GL.GL_CLAMP_TO_EDGE), (GL.GL_TEXTURE_WRAP_T, GL.GL_CLAMP_TO_EDGE)):
+            GL.glTexParameteri(GL.GL_TEXTURE_2D_ARRAY, pname, v)
+
+    def set_layer(self, i: int, array: np.ndarray, key) -> bool:
+        """Put a uint8 (y, x) array in layer ``i`` unless it already holds ``key``. Returns
+        whether it uploaded."""
+        a = np.ascontiguousarray(array, np.uint8)
+        GL.glBindTexture(GL.GL_TEXTURE_2D_ARRAY, self.id)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)
+        if self.shape != a.shape:
+            GL.glTexImage3D(GL.GL_TEXTURE_2D_ARRAY, 0, GL.GL_R8, a.shape[1], a.shape[0], self.capacity, 0,
+                            GL.GL_RED, GL.GL_UNSIGNED_BYTE, None)
+            self.shape = a.shape
+            self.keys = [None] * self.capacity
+        if self.keys[i] == key:
+            return False
+        GL.glTexSubImage3D(GL.GL_TEXTURE_2D_ARRAY, 0, 0, 0, i, a.shape[1], a.shape[0], 1, GL.GL_RED,
+                           GL.GL_UNSIGNED_BYTE, a)
+        self.keys[i] = key
+        return True
+
+    def bind(self, unit: int = 0) -> None:
+        GL.glActiveTexture(GL.GL_TEXTURE0 + unit)
+        GL.glBindTexture(GL.GL_TEXTURE_2D_ARRAY, self.id)
 
     def delete(self) -> None:
         GL.glDeleteTextures([self.id])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from OpenGL import GL
 
-from .gl import Program, Texture2D, UnitQuad
+from .gl import LayerStack, Program, Texture2D, UnitQuad
 
 
 class SliceRenderer:
@@ -19,14 +19,21 @@ class SliceRenderer:
         from ais_like.gui.overlays import OverlayCache
 
         self.quad = UnitQuad()
-        self.slice_prog = Program("quad.vert", "slice.frag")
+        self._composite: dict[int, Program] = {}
         self.overlay_prog = Program("quad.vert", "overlay.frag")
         self.pred_prog = Program("quad.vert", "prediction.frag")
         self.slice_tex = Texture2D(nearest=False)
         self.overlay_tex = Texture2D(nearest=True)
         self.overlay_cache = OverlayCache()  # recomposes only what painting changed
         self.pred_tex: dict[str, Texture2D] = {}
+        self.stack = LayerStack(8)
         self.uploads = 0  # texture uploads so far (tests check that idle frames upload nothing)
+
+    def composite(self, n: int) -> Program:
+        """The one-pass slice + ``n`` predictions program (compiled on first use)."""
+        if n not in self._composite:
+            self._composite[n] = Program("quad.vert", "composite.frag", {"N_LAYERS": n})
+        return self._composite[n]
 
     def _transform(self, prog, state, fb_size, shape_yx):
         W, H = fb_size
@@ -55,22 +62,37 @@ class SliceRenderer:
             self.slice_tex.upload(np.asarray(display_slice(state), np.float32), key)
             self.uploads += 1
         shape = self.slice_tex.shape
+        # model predictions of the slice's size go into one texture array and are blended in the
+        # same pass as the slice (one full-canvas pass, whatever the number of models)
+        layers = state.preview.layers(state) if state.preview is not None else []
+        stacked = [lay for lay in layers if tuple(lay.probability.shape) == tuple(shape)][:self.stack.capacity]
+        others = [lay for lay in layers if lay not in stacked]
+        for i, lay in enumerate(stacked):
+            if self.stack.set_layer(i, lay.probability, (lay.key, lay.version)):
+                self.uploads += 1
         GL.glViewport(0, 0, W, H)
-        p = self.slice_prog.use()
+        p = self.composite(len(stacked)).use()
         self._transform(p, state, fb_size, shape)
         p.set("u_image", 0)
+        p.set("u_probs", 1)
         p.set("u_lo", float(d.contrast[0]))
         p.set("u_hi", float(d.contrast[1]))
         p.set("u_invert", int(d.invert))
+        for i, lay in enumerate(stacked):
+            p.set(f"u_colour[{i}]", tuple(float(c) for c in lay.colour))
+            p.set(f"u_alpha[{i}]", float(lay.alpha))
+            p.set(f"u_threshold[{i}]", float(lay.threshold))
+            p.set(f"u_flat[{i}]", int(bool(getattr(lay, "flat", False))))
         self.slice_tex.bind(0)
+        self.stack.bind(1)
         self.quad.draw()
+        GL.glActiveTexture(GL.GL_TEXTURE0)
 
         GL.glEnable(GL.GL_BLEND)
         GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
-        # model predictions (below the annotations, so painting stays visible)
-        layers = state.preview.layers(state) if state.preview is not None else []
+        # predictions of another size (a cropped preview): one pass each
         live = set()
-        for layer in layers:
+        for layer in others:
             tex = self.pred_tex.get(layer.key)
             if tex is None:
                 tex = self.pred_tex[layer.key] = Texture2D(nearest=False)
