@@ -408,8 +408,8 @@ class _NoJob:
 
 def feature_counts(state) -> dict:
     """{feature: (painted pixels, annotated slices, boxes)} of the current dataset. Cached by
-    annotation revision; while the annotations keep changing (painting), recomputed at most
-    every 0.3 s."""
+    annotation revision; during a stroke (the annotations change every frame), recomputed at
+    most every 0.3 s."""
     import time
 
     ds = state.dataset
@@ -423,7 +423,8 @@ def feature_counts(state) -> dict:
         ckey, ctime, counts = cached
         if ckey == key:
             return counts
-        if ckey[0] == key[0] and ckey[2] == key[2] and now - ctime < 0.3:
+        painting_now = state.annotation.undo.in_stroke
+        if painting_now and ckey[0] == key[0] and ckey[2] == key[2] and now - ctime < 0.3:
             return counts
     counts = {}
     for f in state.project.features:

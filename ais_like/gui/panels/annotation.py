@@ -185,10 +185,14 @@ def _slices(state, imgui) -> None:
     if not slices:
         imgui.text_disabled(f"nothing annotated for {name!r} in this tomogram yet")
     elif imgui.begin_list_box("##slices", (-1, min(8, len(slices)) * imgui.get_text_line_height_with_spacing() + 8)):
+        rects = state.extra["annotation_slice_rects"] = {}  # z -> screen rect, for tests and tools
         for z in slices:
             what = ", ".join(w for w, s in (("painted", painted), ("boxes", boxed)) if z in s)
             if imgui.selectable(f"slice {z}  ({what})##z{z}", z == state.z)[0] and z != state.z:
                 state.request("jump_to_slice", z=z)
+            if imgui.is_item_visible():
+                r0, r1 = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+                rects[z] = (r0.x, r0.y, r1.x, r1.y)
         imgui.end_list_box()
     if imgui.button("Import labels..."):
         filedialog.ask(state, "import_mask", "Import a label volume as this feature's painting", kind="open",
@@ -282,7 +286,7 @@ def canvas_overlay(state, draw_list) -> None:
                 # the box covers pixels by - s//2 .. by - s//2 + s - 1 (as tiles are cut)
                 p0 = view.to_screen(rect, bx - h, by - h)
                 p1 = view.to_screen(rect, bx - h + s, by - h + s)
-                draw_list.add_rect(p0, p1, col, 0.0, 0, 2.0)
+                draw_list.add_rect(p0, p1, col, 0.0, 2.0)
     cursor = state.extra.get("cursor")
     tool = state.annotation.tool
     if cursor is not None and tool in ("brush", "eraser", "flood"):
