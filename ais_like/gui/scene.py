@@ -99,7 +99,7 @@ def new_surface(state, path) -> dict:
             "shape": shape, "apix": float(apix), "level": 0.5, "dust": 0.0,
             "bin": 2 if n > BIG_VOLUME else 1, "smooth": 0, "colour": feature_colour(state, feature),
             "alpha": 1.0, "show": True, "status": "queued", "mesh": None, "version": 0,
-            "bounds": None, "gen": 0, "job": None, "dirty_at": None, "n_faces": 0}
+            "bounds": None, "gen": 0, "job": None, "timer": None, "dirty_at": None, "n_faces": 0}
 
 
 def new_particles(state, path) -> dict:
@@ -331,8 +331,9 @@ def render_add_files(state, paths) -> None:
 def render_remove(state, i: int, kind: str = "surface") -> None:
     item = _item(state, i, kind)
     if kind == "surface":
-        if item.get("job") is not None:
-            item["job"].cancel()
+        for k in ("job", "timer"):
+            if item.get(k) is not None:
+                item[k].cancel()
         state.render.surfaces.remove(item)
     else:
         state.render.particles.remove(item)
@@ -372,8 +373,29 @@ def render_set(state, i: int, kind: str = "surface", commit: bool = False, **fie
             item["status"] = "waiting..."
         if commit and (remesh or item["dirty_at"] is not None):
             start_mesh(state, item)
+        elif remesh:
+            _start_timer(state, item)
     elif "radius" in fields:
         item["version"] += 1
+
+
+def _start_timer(state, surface: dict) -> None:
+    """A background wait until the surface's settings stopped changing for DEBOUNCE_S, then
+    ``render_tick`` (a job, so the frame loop keeps drawing while it waits)."""
+    timer = surface.get("timer")
+    if timer is not None and timer.active:
+        return
+
+    def wait(job):
+        while True:
+            d = surface["dirty_at"]
+            if d is None or time.time() >= d + DEBOUNCE_S:
+                return
+            job.progress(0, 0)  # raises Cancelled when the surface was removed
+            time.sleep(0.02)
+
+    surface["timer"] = state.jobs.submit(f"debounce {surface['feature']}", wait, kind="timer",
+                                         on_done=lambda _: render_tick(state))
 
 
 @handler("render_tick")
@@ -381,8 +403,11 @@ def render_tick(state, now: float | None = None) -> None:
     """Start the meshes whose settings stopped changing :data:`DEBOUNCE_S` ago."""
     now = time.time() if now is None else now
     for s in state.render.surfaces:
-        if s["dirty_at"] is not None and now - s["dirty_at"] >= DEBOUNCE_S:
-            start_mesh(state, s)
+        if s["dirty_at"] is not None:
+            if now - s["dirty_at"] >= DEBOUNCE_S:
+                start_mesh(state, s)
+            else:  # changed again since the timer looked: wait again
+                _start_timer(state, s)
 
 
 @handler("render_set_options")

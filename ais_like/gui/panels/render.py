@@ -104,8 +104,6 @@ def draw(state) -> None:
     for i, s in enumerate(r.surfaces):
         _surface(state, i, s)
         imgui.spacing()
-    if any(s["dirty_at"] is not None for s in r.surfaces):
-        state.request("render_tick")
     imgui.separator_text("Particles")
     if not r.particles:
         imgui.text_disabled("No particles. Add .star / .txt / .tbl coordinates.")
