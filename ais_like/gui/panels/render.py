@@ -51,7 +51,7 @@ def _surface(state, i: int, s: dict) -> None:
     if changed:
         state.request("render_set", i=i, alpha=v)
     for name, widget in (("level", lambda: imgui.slider_float("level", s["level"], 0.01, 0.99, "%.2f")),
-                         ("dust", lambda: imgui.drag_float("dust Å³", s["dust"], max(1.0, s["apix"] ** 3 / 4),
+                         ("dust", lambda: imgui.drag_float("dust Å³", s["dust"], max(1.0, s["apix"] ** 3 * 5),
                                                            0.0, 1e12, "%.0f")),
                          ("bin", lambda: imgui.slider_int("bin", s["bin"], 1, 4))):
         changed, v = widget()
