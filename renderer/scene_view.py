@@ -136,7 +136,7 @@ class SceneRenderer:
             del self.surfaces[s["id"]]
         if s["mesh"] is None or not s["mesh"].pieces:
             return None
-        v, f, n = s["mesh"].combined()
+        v, f, n = s.get("arrays") or s["mesh"].combined()
         m = _Mesh(v, f, n)
         self.uploads += 1
         self.surfaces[s["id"]] = (s["version"], m)

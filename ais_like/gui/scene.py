@@ -99,7 +99,7 @@ def new_surface(state, path) -> dict:
             "shape": shape, "apix": float(apix), "level": 0.5, "dust": 0.0,
             "bin": 2 if n > BIG_VOLUME else 1, "smooth": 0, "colour": feature_colour(state, feature),
             "alpha": 1.0, "show": True, "status": "queued", "mesh": None, "version": 0,
-            "bounds": None, "gen": 0, "job": None, "timer": None, "dirty_at": None, "n_faces": 0}
+            "arrays": None, "bounds": None, "gen": 0, "job": None, "timer": None, "dirty_at": None, "n_faces": 0}
 
 
 def new_particles(state, path) -> dict:
@@ -168,9 +168,10 @@ def _mesh_job(job, path: str, apix: float, params: dict):
     from ..volume import open_volume
 
     with open_volume(path, apix=apix) as vol:
-        return mesh_volume(vol.data, apix, threshold=params["level"], bin=params["bin"],
+        mesh = mesh_volume(vol.data, apix, threshold=params["level"], bin=params["bin"],
                            dust=params["dust"] or None, smooth=params["smooth"],
                            progress=job.progress, name=Path(path).name)
+    return mesh, mesh.combined()  # the renderer's arrays, joined here rather than in a frame
 
 
 def mesh_bounds(mesh) -> tuple | None:
@@ -194,11 +195,13 @@ def start_mesh(state, surface: dict) -> None:
     params = {"level": float(surface["level"]), "bin": int(surface["bin"]), "dust": float(surface["dust"]),
               "smooth": int(surface["smooth"])}
 
-    def done(mesh):
+    def done(result):
+        mesh, arrays = result
         s = surface_by_id(state, sid)
         if s is None or s["gen"] != gen:
             return
         s["mesh"] = mesh
+        s["arrays"] = arrays
         s["version"] += 1
         s["bounds"] = mesh_bounds(mesh)
         s["n_faces"] = mesh.n_faces
