@@ -419,8 +419,12 @@ def clear_finished_exports(state) -> None:
 
 @handler("show_export_in_render")
 def show_export_in_render(state, id: int) -> None:
+    from . import actions
+
     e = find(state, id)
     paths = e.render_files()
+    if "render_add_files" not in actions.HANDLERS:
+        raise AisLikeError("the Render tab cannot show files in this version")
     if not paths:
         raise AisLikeError("this export has no segmentations or coordinates to show")
     state.request("render_add_files", paths=paths)

@@ -70,8 +70,8 @@ def _combo(state, imgui, label: str, field: str, items, width: float = 110) -> N
 
 def _pick_options(state, imgui) -> None:
     _float(state, imgui, "threshold", "pick_threshold", tip="probability 0..1")
-    imgui.same_line(190)
-    _combo(state, imgui, "format", "pick_format", FORMATS, 80)
+    _combo(state, imgui, "format", "pick_format", FORMATS)
+    imgui.set_item_tooltip("star: RELION 3/4 pixels; star5: RELION 5 centred Å; txt: x y z")
     _float(state, imgui, "min volume Å³", "pick_min_volume", "%.0f", tip="drop smaller groups (0: keep all)")
     _float(state, imgui, "min spacing Å", "pick_min_spacing", "%.0f",
            tip="of two particles closer than this keep the heavier (0: off)")
@@ -83,8 +83,8 @@ def _pick_options(state, imgui) -> None:
 
 def _mesh_options(state, imgui) -> None:
     _float(state, imgui, "threshold", "mesh_threshold", tip="probability 0..1 of the surface")
-    imgui.same_line(190)
-    _combo(state, imgui, "frame", "mesh_frame", FRAMES, 80)
+    _combo(state, imgui, "frame", "mesh_frame", FRAMES)
+    imgui.set_item_tooltip("origin at voxel (0,0,0), or at the header's origin (as ChimeraX)")
     _int(state, imgui, "bin", "mesh_bin", tip="mesh the binned volume")
     _float(state, imgui, "dust Å³", "mesh_dust", "%.0f", tip="drop smaller pieces (0: keep all)")
     _int(state, imgui, "smooth", "mesh_smooth", tip="Taubin smoothing iterations")
