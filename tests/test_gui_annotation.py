@@ -327,3 +327,76 @@ result(dict(z0=z0, rows=rows, before=before, after=after, above=above, below=bel
     assert out["z1"] == out["z0"] + 5 and out["listed"] == [out["z0"], out["z1"]]
     assert out["z_after_list"] == out["z1"]
     assert out["z_slider"] > 0 and out["z_slider"] != out["z_after_list"]
+
+
+def test_a_stroke_step_on_a_1024_slice_costs_well_under_a_frame(tmp_path):
+    """Per mouse move while painting: the in-place stroke segment plus the overlay's
+    recomposition of the touched box (the renderer then uploads only that box)."""
+    s = AppState(sync_jobs=True)
+    actions.apply(s, "add_dataset", path=_tomo(tmp_path / "big.mrc", shape=(2, 1024, 1024)))
+    actions.apply(s, "add_feature")
+    actions.apply(s, "set_brush", radius_px=20)
+    ann = s.dataset.annotations
+    cache = OverlayCache()
+    cache.get(ann, s.z)
+    actions.apply(s, "stroke_begin", y=100, x=100)
+    times, areas = [], []
+    for i in range(150):
+        t0 = time.perf_counter()
+        actions.apply(s, "stroke_to", y=100 + 3 * i, x=100 + 4 * i)
+        _, region = cache.get(ann, s.z)
+        times.append(time.perf_counter() - t0)
+        areas.append((region[1] - region[0]) * (region[3] - region[2]))
+    actions.apply(s, "stroke_end")
+    assert max(areas) < 100 * 100  # a brush-sized box, not the 1024 x 1024 slice
+    assert np.median(times) < 0.005, f"median stroke step {1000 * np.median(times):.2f} ms"
+    assert cache.full_updates == 1
+
+
+KILL_SCRIPT = GUI_OPEN + """
+import time
+s.autosave_interval = 0.5
+s.last_autosave = time.time()
+h.key("b")
+s.annotation.brush_radius = 2.4
+h.drag([h.image_to_screen(x, 60) for x in (10, 40, 70, 100)])
+t = time.time()
+h.run_until(lambda: time.time() - t > 1.5, timeout=30)  # > the autosave interval
+print("PAINTED", flush=True)
+while True:  # the user goes on working until the process is killed
+    h.step()
+    time.sleep(0.01)
+"""
+
+
+@pytest.mark.gui
+def test_a_killed_session_keeps_the_painting_autosaved_seconds_before(tmp_path):
+    if not os.environ.get("DISPLAY"):
+        pytest.skip("no X display (run under Xvfb)")
+    proj = _saved_project(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", PRELUDE + textwrap.dedent(KILL_SCRIPT.format(proj=str(proj)))],
+                            cwd=ROOT, env=gui_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 120
+        line = ""
+        while time.time() < end and "PAINTED" not in line:
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                break
+        assert "PAINTED" in line, proc.stderr.read()[-4000:] if proc.poll() is not None else "no PAINTED line"
+        time.sleep(0.3)
+        assert proc.poll() is None  # still running: it is killed, not closed
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == -signal.SIGKILL
+    again = project_mod.load(proj)
+    ds = next(iter(again.datasets.values()))
+    z = again.view["datasets"][ds.name]["z"]
+    m = ds.annotations.label_slice("Membrane", z)
+    ys, xs = np.nonzero(m)
+    assert (m[58:63, 10:101] == FEATURE).all()  # the stroke, saved by the autosave before the kill
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (58, 62, 8, 102)

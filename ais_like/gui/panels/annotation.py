@@ -205,8 +205,12 @@ def _slices(state, imgui) -> None:
 
 
 def _image_point(state, mx: float, my: float) -> tuple[float, float]:
-    """(y, x) in the painting convention (pixel centres on integers) under screen (mx, my)."""
-    ix, iy = state.view.to_image(state.canvas_rect, mx, my)
+    """(y, x) in the painting convention (pixel centres on integers) under screen (mx, my).
+
+    ImGui floors the mouse position to whole screen pixels: the centre of that screen pixel
+    (+ 0.5) is the best estimate of where the cursor is. The view maps continuous image
+    coordinates (pixel i spans [i, i + 1)); painting puts pixel centres on integers (- 0.5)."""
+    ix, iy = state.view.to_image(state.canvas_rect, mx + 0.5, my + 0.5)
     return iy - 0.5, ix - 0.5
 
 
