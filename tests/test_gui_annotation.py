@@ -311,10 +311,27 @@ x0, y0, w, hh = s.canvas_rect
 sy = y0 + hh - 27
 h.drag([(x0 + 30, sy), (x0 + 200, sy), (x0 + 0.6 * w, sy)])
 z_slider = s.z
+# right click on a box (with a box tool) removes it; keys change the brush size
+h.key("x")
+actions.apply(s, "jump_to_slice", z=z0)
+h.step()
+h.click(*h.image_to_screen(70, 75), button=1)
+boxes_after_right_click = ann.boxes(f, z0, True)
+h.key("b")
+r0 = s.annotation.brush_radius
+h.key("right_bracket")
+r1 = s.annotation.brush_radius
+# flood fill (G) over the bright rectangle (rows 10..19, columns 30..43 on every slice)
+h.key("g")
+s.annotation.flood_in_brush = False
+h.click(*h.image_to_screen(36, 14))
+fm = ann.label_slice(f, s.z)
+flood_ok = bool((fm[10:20, 30:44] == 1).all()) and int((fm[0:30, 20:60] == 1).sum()) == 140
 h.close()
 result(dict(z0=z0, rows=rows, before=before, after=after, above=above, below=below, undone=undone,
             after_undo=after_undo, redone=redone, boxes=boxes, green=green, inside=inside, z1=z1,
-            listed=listed, z_after_list=z_after_list, z_slider=z_slider))
+            listed=listed, z_after_list=z_after_list, z_slider=z_slider, after_right=boxes_after_right_click,
+            r0=r0, r1=r1, flood_ok=flood_ok))
 """)
     # the stroke paints exactly the pixels the mouse went through (row 40, columns 20..50)
     assert out["rows"] == {"40": list(range(20, 51))}
@@ -327,6 +344,9 @@ result(dict(z0=z0, rows=rows, before=before, after=after, above=above, below=bel
     assert out["z1"] == out["z0"] + 5 and out["listed"] == [out["z0"], out["z1"]]
     assert out["z_after_list"] == out["z1"]
     assert out["z_slider"] > 0 and out["z_slider"] != out["z_after_list"]
+    assert out["after_right"] == []
+    assert out["r1"] == pytest.approx(out["r0"] * 1.25)
+    assert out["flood_ok"]
 
 
 def test_a_stroke_step_on_a_1024_slice_costs_well_under_a_frame(tmp_path):
