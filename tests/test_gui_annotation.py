@@ -5,7 +5,6 @@ checked on the project's annotations and on pixels read back from the framebuffe
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys

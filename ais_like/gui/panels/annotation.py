@@ -14,7 +14,6 @@ from __future__ import annotations
 
 TOOL_BUTTONS = (("brush", "Brush", "B"), ("eraser", "Eraser", "E"), ("flood", "Flood", "G"),
                 ("box+", "Box+", "X"), ("box-", "Box-", "C"))
-BOX_SIZES = (32, 64, 128, 256)
 CLICK_SLOP_SQR = 16.0  # a right press-release moving less than 4 px is a click, not a pan
 
 
@@ -31,7 +30,7 @@ def draw(state) -> None:
 
 
 def _features(state, imgui) -> None:
-    from ..annotate import active_feature, feature_counts
+    from ..annotate import BOX_SIZES, active_feature, feature_counts
 
     ui = state.annotation
     proj = state.project
