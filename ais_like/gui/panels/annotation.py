@@ -175,7 +175,7 @@ def _slices(state, imgui) -> None:
     ds = state.dataset
     imgui.separator_text("Annotated slices")
     if ds is None or name is None:
-        imgui.text_disabled("open a tomogram and add a feature")
+        imgui.text_disabled("open a tomogram (Datasets tab)" if ds is None else "add a feature")
         return
     ann = ds.annotations
     painted = set(ann.annotated_slices(name))
