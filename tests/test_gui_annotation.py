@@ -348,9 +348,10 @@ result(dict(z0=z0, rows=rows, before=before, after=after, above=above, below=bel
     assert out["flood_ok"]
 
 
-def test_a_stroke_step_on_a_1024_slice_costs_well_under_a_frame(tmp_path):
+def test_a_stroke_step_on_a_1024_slice_recomposes_only_the_touched_box(tmp_path):
     """Per mouse move while painting: the in-place stroke segment plus the overlay's
-    recomposition of the touched box (the renderer then uploads only that box)."""
+    recomposition of the touched box (the renderer then uploads only that box). The time is
+    printed, not asserted (speed is measured in benchmarks/)."""
     s = AppState(sync_jobs=True)
     actions.apply(s, "add_dataset", path=_tomo(tmp_path / "big.mrc", shape=(2, 1024, 1024)))
     actions.apply(s, "add_feature")
@@ -363,13 +364,14 @@ def test_a_stroke_step_on_a_1024_slice_costs_well_under_a_frame(tmp_path):
     for i in range(150):
         t0 = time.perf_counter()
         actions.apply(s, "stroke_to", y=100 + 3 * i, x=100 + 4 * i)
-        _, region = cache.get(ann, s.z)
+        rgba, region = cache.get(ann, s.z)
         times.append(time.perf_counter() - t0)
         areas.append((region[1] - region[0]) * (region[3] - region[2]))
     actions.apply(s, "stroke_end")
+    print(f"median stroke step {1000 * np.median(times):.2f} ms")
     assert max(areas) < 100 * 100  # a brush-sized box, not the 1024 x 1024 slice
-    assert np.median(times) < 0.005, f"median stroke step {1000 * np.median(times):.2f} ms"
     assert cache.full_updates == 1
+    assert np.array_equal(rgba, annotation_rgba(ann, s.z))  # and the picture is the whole truth
 
 
 KILL_SCRIPT = GUI_OPEN + """

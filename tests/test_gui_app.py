@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests._gui_helpers import run_gui
+from _gui_helpers import run_gui
 
 pytestmark = pytest.mark.gui
 
