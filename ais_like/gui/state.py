@@ -116,9 +116,11 @@ class ModelEntry:
     metadata: dict = field(default_factory=dict)
     emit: bool = False
     absorb: bool = False
-    status: str = "untrained"  # untrained | training | trained | loaded | error
+    status: str = "untrained"  # untrained | loading | training | trained | loaded | error
+    previous_status: str = "untrained"  # restored when a training is stopped before it started
     losses: list = field(default_factory=list)  # per-batch loss of the last training
     epoch_losses: list = field(default_factory=list)
+    epoch_batches: list = field(default_factory=list)  # batches trained at the end of each epoch (plot x)
     live: int = 0  # batches trained when the preview last asked (intermediate predictions: (version, live))
     progress: float = 0.0  # of the running training, 0..1
     message: str = ""  # one line: what the model is doing / what went wrong

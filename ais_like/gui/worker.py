@@ -174,6 +174,10 @@ def worker_main(cmd_q, res_q, backend: str | None = None) -> None:
     if backend:
         os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:  # the window's frames come first; training takes the CPU time left over
+        os.nice(int(os.environ.get("AIS_LIKE_WORKER_NICE", "10")))
+    except (OSError, ValueError):
+        pass
     _Server(cmd_q, res_q).run()
 
 
