@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import threading
 import warnings
 import weakref
@@ -32,6 +33,10 @@ from .progress import ProgressFn, null_progress
 # One model call handles at most this many pixels (slices x height x width); larger slices are
 # tiled. 4 M pixels keep the activations of the largest built-in network within ~2 GB.
 PIXEL_BUDGET = 4 * 1024 * 1024
+# Automatic batches hold at most this many pixels (slices x height x width): on the CPU larger
+# batches are not faster per slice, and their activations (VGGNet M: 64 channels) would take
+# the memory of segmenting a volume beyond 2 GB. Pass ``batch_size`` to batch more (GPUs).
+BATCH_PIXELS = 1024 * 1024
 # Overlap of neighbouring tiles on each side (px, at the model's Å/px).
 TILE_MARGIN = 64
 # Reflected context added around every slice (px at the model's Å/px).
@@ -115,7 +120,7 @@ class Predictor:
     stats : (median, sigma) of the whole volume for models trained with global normalisation
         (see :func:`volume_stats_for`); None computes them per slice batch.
     tta : test-time augmentation: average over this many of the 8 rotations/flips (1 = none).
-    batch_size : slices per model call (None: as many as fit :data:`PIXEL_BUDGET`).
+    batch_size : slices per model call (None: as many as fit :data:`BATCH_PIXELS`).
     context : pixels of reflected image added on every side before the network sees a slice,
         so that features at the slice's edges are judged on image rather than on the network's
         zero padding (Ais adds 64 px beyond a multiple of 32; :data:`CONTEXT` is our default).
@@ -123,11 +128,15 @@ class Predictor:
         None (default): when the network is a chain of large-kernel convolutions that module
         reproduces (Eman2's), Keras runs on the CPU, and ``AIS_LIKE_NO_FFT`` is not set.
         True: whenever the network allows it; False: never.
+    bf16 : run a Keras network in bfloat16 (Keras's "mixed_bfloat16" policy; the output layer
+        stays float32). Faster on CPUs with AVX-512 BF16 or AMX, but the probabilities differ
+        from float32 by up to ~1e-2 (see benchmarks/RESULTS.md), so it is off unless asked for:
+        None (default) reads ``AIS_LIKE_BF16=1``. Not used for FFT-run networks.
     """
 
     def __init__(self, loaded, *, apix: float | None = None, stats=None, tta: int = 1,
                  batch_size: int | None = None, pixel_budget: int = PIXEL_BUDGET, context: int | None = None,
-                 fft: bool | None = None):
+                 fft: bool | None = None, bf16: bool | None = None):
         from .archive import preprocess_settings
 
         self.loaded = loaded
@@ -148,6 +157,10 @@ class Predictor:
         self._fft_wanted = fft
         self._fft_net = None  # built on the first call (the weights read then)
         self._fft_checked = False
+        if bf16 is None:
+            bf16 = os.environ.get("AIS_LIKE_BF16", "").strip().lower() not in ("", "0", "false", "no")
+        self.bf16 = bool(bf16)
+        self._bf16_model = None
 
     @property
     def title(self) -> str:
@@ -202,7 +215,7 @@ class Predictor:
             for i in range(n):
                 out[i] = self._tiled(padded[i])[c:c + h, c:c + w]
             return out
-        per_call = self.batch_size or max(1, self.pixel_budget // (H * W))
+        per_call = self.batch_size or max(1, min(self.pixel_budget, BATCH_PIXELS) // (H * W))
         for i in range(0, n, per_call):
             p = self._call(padded[i:i + per_call])
             out[i:i + per_call] = p[:, c:c + h, c:c + w]
@@ -245,7 +258,12 @@ class Predictor:
         if net is not None:
             y = net.predict(x)
             return y[..., 0] if y.ndim == 4 else y
-        y = self.model.predict_on_batch(x[..., None])
+        model = self.model
+        if self.bf16 and hasattr(model, "layers"):
+            if self._bf16_model is None:
+                self._bf16_model = bfloat16_model(model)
+            model = self._bf16_model
+        y = model.predict_on_batch(x[..., None])
         y = np.asarray(y, np.float32)
         if y.ndim == 4:
             y = y[..., 0]
@@ -288,6 +306,24 @@ def _fft_net_for(model, wanted: bool | None):
             except TypeError:
                 pass
     return net
+
+
+def bfloat16_model(model):
+    """A copy of the Keras ``model`` computing in bfloat16 (float32 weights and output layer)."""
+    from .backend import keras
+
+    k = keras()
+    last = model.layers[-1]
+
+    def clone(layer):
+        cfg = layer.get_config()
+        if layer is not last and type(layer).__name__ != "InputLayer":
+            cfg["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(cfg)
+
+    copy = k.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _keras_has_gpu() -> bool:

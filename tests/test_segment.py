@@ -172,3 +172,36 @@ def test_interactions_in_segment_equal_interact_afterwards(tomo, tmp_path):
     # an interaction naming a model that was not given is refused with one line
     spec.write_text("interactions:\n  - {parent: Ribosome, partner: Membrane, kind: avoid, radius_nm: 5}\n")
     assert main(["segment", *models, "--data", str(tomo), "--out", str(tmp_path / "x"), "--interactions", str(spec)]) == 2
+
+
+def test_bfloat16_predictor_is_close_to_float32(monkeypatch):
+    from ais_like.backend import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input(shape=(None, None, 1))
+    hidden = k.layers.Conv2D(8, 5, padding="same", activation="relu")(inp)
+    loaded = tiny_loaded()
+    loaded.model = k.Model(inp, k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(hidden))
+    image = np.random.default_rng(8).normal(size=(40, 52)).astype(np.float32)
+    monkeypatch.delenv("AIS_LIKE_BF16", raising=False)
+    assert not segment.Predictor(loaded).bf16
+    monkeypatch.setenv("AIS_LIKE_BF16", "1")
+    p = segment.Predictor(loaded)
+    assert p.bf16
+    a = p.predict(image)
+    b = segment.Predictor(loaded, bf16=False).predict(image)
+    assert a.shape == b.shape and np.isfinite(a).all()
+    assert 0 < np.abs(a - b).max() < 0.05  # bfloat16 rounding: close, not identical
+    assert "bfloat16" in str(p._bf16_model.layers[1].compute_dtype)
+
+
+def test_automatic_batches_stay_small():
+    loaded = tiny_loaded()
+    calls = []
+    p = segment.Predictor(loaded)
+    real = p._call
+    p._call = lambda x: calls.append(x.shape) or real(x)
+    p.predict(np.zeros((6, 700, 700), np.float32))
+    assert max(c[0] * c[1] * c[2] for c in calls) <= segment.BATCH_PIXELS
+    assert sum(c[0] for c in calls) == 6
