@@ -214,7 +214,7 @@ def test_a_corrupt_tomogram_fails_alone_with_its_reason(model_files, conn, tmp_p
 
 
 def test_cancel_stops_the_running_export_without_partial_files_and_drops_a_queued_one(model_files, conn, tmp_path):
-    big = _tomograms(tmp_path / "data", 1, shape=(192, 256, 256), seed=5)
+    big = _tomograms(tmp_path / "data", 1, shape=(256, 256, 256), seed=5)  # seconds of work
     out, out2 = tmp_path / "out", tmp_path / "out2"
     s = _state(big, {"Slow": model_files["Slow"]}, out, conn, sync=False)
     actions.apply(s, "set_export", tta=8)

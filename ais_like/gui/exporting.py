@@ -512,6 +512,9 @@ def _pump(state) -> None:
             return fn(job, *a)
         except Cancelled:  # the job manager would drop the callbacks; the entry must finish
             return None
+        finally:
+            if job.cancelled:  # cancelled through the job (e.g. shutdown): the entry was too
+                e.cancel.set()
 
     e.job = state.jobs.submit(f"export #{e.id}", body, *args, kind="export", on_done=done, on_error=failed)
 
