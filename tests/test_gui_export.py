@@ -211,6 +211,7 @@ def test_a_corrupt_tomogram_fails_alone_with_its_reason(model_files, conn, tmp_p
     assert "TS_01.mrc" in status["TS_01"].reason and "Traceback" not in status["TS_01"].reason
     assert e.status == "done" and "1 failed" in e.message and s.notifications[-1].level == "warning"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["TS_00__Membrane.mrc"]
+    assert [Path(p).name for p in s.export.existing] == ["TS_00__Membrane.mrc"]  # ready to pick / mesh
 
 
 def test_cancel_stops_the_running_export_without_partial_files_and_drops_a_queued_one(model_files, conn, tmp_path):

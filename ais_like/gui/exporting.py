@@ -498,6 +498,11 @@ def _pump(state) -> None:
         e.message = ", ".join(f"{n} {s}" for s, n in c.items()) or "nothing to do"
         level = "warning" if c.get("failed") else "info"
         state.notify(f"export #{e.id} {e.status}: {e.message}", level)
+        if e.kind == "segment" and state.export.out_dir.strip():
+            try:  # new segmentations can be picked / meshed on their own
+                scan_export_folder(state)
+            except OSError:
+                pass
         _pump(state)
 
     def failed(exc, tb=""):

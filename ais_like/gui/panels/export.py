@@ -137,6 +137,9 @@ def _choices(state, imgui) -> None:
         if why:
             imgui.text_colored(AMBER, "cannot export")
             imgui.set_item_tooltip(why)
+            imgui.indent(40)
+            imgui.text_disabled(why)
+            imgui.unindent(40)
         else:
             imgui.text_disabled(m.feature or "")
             imgui.set_item_tooltip(str(f))
@@ -198,6 +201,8 @@ def _entry(state, imgui, e) -> None:
         if imgui.button("Cancel", (-1, 0)):
             state.request("cancel_export", id=e.id)
         imgui.text_disabled(e.message)
+        if e.dashboard:
+            imgui.text_disabled(f"Dask dashboard: {e.dashboard}")
         for line in e.running_lines()[:4]:
             imgui.progress_bar(_line_fraction(e, line), (-1, 0), line)
     else:
