@@ -330,8 +330,13 @@ class AppState:
         return k
 
     def close(self) -> None:
-        """Stop background work and close files."""
+        """Stop background work (jobs, the model worker, export pools) and close files."""
         self.jobs.shutdown()
+        for closer in self.extra.pop("closers", []):
+            try:
+                closer()
+            except Exception as exc:  # closing must go on whatever one closer does
+                self.notify(f"closing: {type(exc).__name__}: {exc}", "warning")
         if self.worker is not None:
             self.worker.close()
             self.worker = None
