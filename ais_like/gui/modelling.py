@@ -179,6 +179,7 @@ def train_model(state, key: str) -> None:
 
     def cut(job):
         ts = training_set_from_project(project, feature, progress=job.progress, **options)
+        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{key}_trainset.npz"
         ts.save(path)
         return str(path), len(ts)

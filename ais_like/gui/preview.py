@@ -8,6 +8,9 @@ block the frame: the slice goes to the worker through a queue and the answer is 
 :meth:`Preview.update` on a later frame. Only the newest request per model counts: when the
 slice (or the model) changes before an answer came, the new request replaces the old one (the
 worker drops older queued requests of the same model, and late answers are ignored here).
+During training a request for the same slice is not replaced by one for a newer batch: the
+answer is used, then the newest batch's prediction is asked for (otherwise every answer would
+be stale on arrival).
 
 Thresholds, colours and alpha are applied by the shader, so changing them needs no new
 prediction. Model interactions (competition, colocalize, avoid) are applied to the cached
@@ -146,8 +149,8 @@ class Preview:
             if ckey in self.cache or ckey in self.failed:
                 continue
             fl = self.in_flight.get(entry.key)
-            if fl is not None and fl[1] == ckey:
-                continue
+            if fl is not None and (fl[1] == ckey or (fl[1][2:] == ckey[2:] and fl[1][1][0] == ckey[1][0])):
+                continue  # asked already; or an intermediate (training) version of this slice is on its way
             ready, stats = self.stats_for(state, entry)
             if not ready:
                 continue
