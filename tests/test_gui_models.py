@@ -361,10 +361,20 @@ def test_worker_trains_predicts_stops_saves_and_reports_bad_files(tmp_path):
         (e,) = s.models.entries
         assert e.status == "error"
         # a crash is reported, and models with a file are reloaded in a fresh worker
-        s.request("load_model", path=str(tmp_path / "saved.scnm"))
+        # as a project reopens it: its settings and the project's interactions come back
+        s.project.view["interactions"] = [{"parent": "a", "partner": "b", "kind": "avoid", "radius_nm": 5.0,
+                                           "threshold": 0.5}]
+        s.request("load_model", path=str(tmp_path / "saved.scnm"),
+                  settings={"threshold": 0.2, "alpha": 0.4, "show": False, "colour": [0, 1, 0]}, feature=None)
         actions.apply_pending(s)
         good = s.models.entries[-1]
-        assert _pump_until(s, lambda: good.status == "loaded", 60)
+        assert (good.threshold, good.alpha, good.show, good.colour) == (0.2, 0.4, False, (0.0, 1.0, 0.0))
+        assert s.models.interactions[0]["kind"] == "avoid"
+        assert _pump_until(s, lambda: good.status == "loaded", 60) and good.version == 1
+        actions.apply(s, "set_model", key=good.key, title="renamed")
+        actions.apply(s, "save_model", key=good.key, path=str(tmp_path / "again"))
+        assert _pump_until(s, lambda: good.path == (tmp_path / "again.scnm").resolve(), 60)
+        assert read_metadata(tmp_path / "again.scnm")["title"] == "renamed" and good.file == good.path
         starts = w.starts
         w.kill()
         assert _pump_until(s, lambda: any("stopped unexpectedly" in n.text for n in s.notifications), 30)
