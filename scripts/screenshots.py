@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="screenshots", help="output folder (default: %(default)s)")
-    p.add_argument("--demo-dir", default="ais_like_demo", help="demo data folder (default: %(default)s)")
+    p.add_argument("--demo-dir", default=None,
+                   help="demo data folder (default: a new temporary folder; the script paints into its project)")
     p.add_argument("--train", action="store_true", help="train the demo model before the Models screenshot")
     p.add_argument("--epochs", type=int, default=2)
     args = p.parse_args(argv)
@@ -34,6 +35,10 @@ def main(argv=None) -> int:
     from ais_like.gui.testing import Harness
     from ais_like.volume import open_volume, write_volume
 
+    if args.demo_dir is None:
+        import tempfile
+
+        args.demo_dir = tempfile.mkdtemp(prefix="ais_like_screenshots_")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     s = AppState()

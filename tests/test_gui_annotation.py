@@ -306,9 +306,9 @@ h.click((r[0] + r[2]) / 2, (r[1] + r[3]) / 2)
 h.step()
 z_after_list = s.z
 # the slice slider: press at its left end, drag right
-x0, y0, w, hh = s.canvas_rect
-sy = y0 + hh - 27
-h.drag([(x0 + 30, sy), (x0 + 200, sy), (x0 + 0.6 * w, sy)])
+sx0, sy0, sx1, sy1 = s.extra["slider_rect"]
+sy = (sy0 + sy1) / 2
+h.drag([(sx0 + 5, sy), (sx0 + 100, sy), (sx0 + 0.6 * (sx1 - sx0), sy)])
 z_slider = s.z
 # right click on a box (with a box tool) removes it; keys change the brush size
 h.key("x")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 SIDEBAR_WIDTH = 380
+SLICEBAR_HEIGHT = 36
 BUSY_FPS = 60
 
 
@@ -142,7 +143,8 @@ class App:
         self.impl.process_inputs()
         imgui.new_frame()
         W, H = self.framebuffer_size
-        state.canvas_rect = (float(SIDEBAR_WIDTH), 0.0, float(max(1, W - SIDEBAR_WIDTH)), float(H))
+        bar = 0 if state.tab == "Render" else SLICEBAR_HEIGHT  # the slice bar sits under the canvas
+        state.canvas_rect = (float(SIDEBAR_WIDTH), 0.0, float(max(1, W - SIDEBAR_WIDTH)), float(max(1, H - bar)))
         if state.dataset is not None and not state.view_fitted:
             actions.fit_view(state)
 

@@ -27,6 +27,9 @@ DEBOUNCE_S = 0.3
 MESH_FIELDS = ("level", "dust", "bin", "smooth")
 SURFACE_FIELDS = MESH_FIELDS + ("colour", "alpha", "show")
 PARTICLE_FIELDS = ("colour", "radius", "show")
+# particle sets take these in turn: cool colours that stand out against the (mostly warm)
+# feature colours of the surfaces
+PARTICLE_COLOURS = [(0.3, 0.85, 1.0), (0.85, 0.4, 1.0), (0.4, 1.0, 0.55), (1.0, 0.45, 0.45)]
 SEGMENTATION_SUFFIXES = (".mrc", ".rec", ".map", ".tif", ".tiff")
 COORDINATE_SUFFIXES = (".star", ".txt", ".tbl", ".tsv", ".csv", ".coords")
 DEFAULT_RADIUS_A = 80.0
@@ -139,7 +142,8 @@ def new_particles(state, path) -> dict:
                          "(or a segmentation of it) first")
     xyz = np.asarray(coords.xyz, np.float64) * float(apix)
     return {"id": _next_id(state), "path": str(path), "name": path.stem, "tomogram": tomogram,
-            "xyz": xyz.astype(np.float32), "apix": float(apix), "colour": (0.95, 0.85, 0.3),
+            "xyz": xyz.astype(np.float32), "apix": float(apix),
+            "colour": PARTICLE_COLOURS[len(state.render.particles) % len(PARTICLE_COLOURS)],
             "radius": DEFAULT_RADIUS_A, "show": True, "version": 1}
 
 

@@ -249,7 +249,7 @@ class AppState:
 
     # -- intents -----------------------------------------------------------------------------
 
-    def request(self, name: str, **kwargs) -> None:
+    def request(self, name: str, /, **kwargs) -> None:
         """Record an action (see ais_like.gui.actions) to be applied after drawing."""
         self.pending.append((name, kwargs))
 
