@@ -24,7 +24,8 @@ def main(argv=None) -> int:
     p.add_argument("--demo-dir", default=None,
                    help="demo data folder (default: a new temporary folder; the script paints into its project)")
     p.add_argument("--train", action="store_true", help="train the demo model before the Models screenshot")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--tiles", type=int, default=400)
     args = p.parse_args(argv)
 
     import numpy as np
@@ -76,9 +77,11 @@ def main(argv=None) -> int:
     if args.train and s.models.entries:
         key = s.models.entries[-1].key
         s.models.entries[-1].epochs = args.epochs
-        s.models.entries[-1].n_tiles = 200
+        s.models.entries[-1].n_tiles = args.tiles
         s.request("train_model", key=key)
         h.run_until(lambda: s.models.entries[-1].status in ("trained", "error"), timeout=900)
+        painted = set(s.dataset.annotations.annotated_slices("membrane"))
+        actions.apply(s, "set_z", z=next(z for z in range(s.shape[0] // 2, s.shape[0]) if z not in painted))
         h.run_until(lambda: bool(s.preview and s.preview.layers(s)), timeout=120)
     shot(3, "Models")
     shot(4, "Export")
