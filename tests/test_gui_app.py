@@ -110,3 +110,32 @@ def test_gui_command_runs_frames_and_saves_a_screenshot(tmp_path, run_cli):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = run_cli("gui", tmp_path / "missing.mrc")
     assert res.returncode == 2 and "missing.mrc" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_the_loop_knows_when_it_may_sleep(tmp_path):
+    """Frames are drawn on demand: idle -> not busy (the loop sleeps, no CPU); queued actions,
+    running jobs, awaited predictions, training, a file dialog or a fresh notification -> busy."""
+    res = run_gui("""
+        import time, threading
+        from ais_like.gui.testing import Harness
+        from ais_like.gui.state import AppState, ModelEntry
+        h = Harness(AppState())
+        s, app = h.state, h.app
+        out = {"idle": app.busy()}
+        s.notify("hello"); out["notification"] = app.busy()
+        s.notifications[-1].time -= 3600; out["old_notification"] = app.busy()
+        s.request("step_z", dz=1); out["pending"] = app.busy(); h.step()
+        ev = threading.Event()
+        job = s.jobs.submit("wait", lambda job: ev.wait(10)); out["job"] = app.busy()
+        ev.set(); s.jobs.wait(10); out["job_done"] = app.busy()
+        s.models.entries.append(ModelEntry(key="m1", title="t", architecture="Eman2", status="training"))
+        out["training"] = app.busy()
+        s.models.entries[0].status = "trained"; out["trained"] = app.busy()
+        events = app.events
+        h.app._on_drop(h.app.window, [])
+        out["drop_counted"] = app.events == events + 1
+        result(out)
+        h.close()
+    """)
+    assert res == {"idle": False, "notification": True, "old_notification": False, "pending": True, "job": True,
+                   "job_done": False, "training": True, "trained": False, "drop_counted": True}

@@ -114,9 +114,9 @@ class App:
         s = self.state
         if s.pending or s.jobs.active or s.extra.get("dialog"):
             return True
-        if s.preview is not None and getattr(s.preview, "busy", lambda: False)():
+        if s.preview is not None and s.preview.busy():
             return True
-        if s.worker is not None and getattr(s.worker, "busy", lambda: False)():
+        if any(m.status in ("training", "loading") for m in s.models.entries):
             return True
         from .panels.notifications import visible
 

@@ -93,6 +93,10 @@ class Preview:
         self._inter_serial = 0
         self._inter_pending = None
 
+    def busy(self) -> bool:
+        """Whether answers are awaited (the frame loop keeps drawing until they are shown)."""
+        return bool(self.in_flight) or self._inter_pending is not None
+
     # -- keys -------------------------------------------------------------------------------
 
     def crop(self, state):
