@@ -151,10 +151,9 @@ def auto_contrast(state) -> None:
     """Window the contrast on the shown slice's percentiles (``display.auto_saturation`` % clipped)."""
     if state.dataset is None:
         return
-    a = display_slice(state)
-    sample = a[:: max(1, a.shape[0] // 256), :: max(1, a.shape[1] // 256)]
+    sample = display_sample(state)
     s = float(state.display.auto_saturation)
-    lo, hi = np.percentile(sample[np.isfinite(sample)], [s, 100.0 - s]) if sample.size else (0.0, 1.0)
+    lo, hi = np.percentile(sample, [s, 100.0 - s]) if sample.size else (0.0, 1.0)
     if not hi > lo:
         hi = lo + 1.0
     state.display.contrast = (float(lo), float(hi))
@@ -211,6 +210,30 @@ def dismiss_notifications(state) -> None:
 _display_cache: dict = {}
 
 
+def display_key(state, z: int | None = None) -> tuple:
+    """What the shown slice's pixels depend on: dataset, slice and display filter."""
+    d = state.display
+    return (state.current, state.z if z is None else int(z), d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a)
+
+
+def cached(state, name: str, key, compute):
+    """``compute()``, kept in ``state.extra[name]`` until ``key`` changes."""
+    hit = state.extra.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = compute()
+    state.extra[name] = (key, value)
+    return value
+
+
+def display_sample(state, side: int = 256) -> np.ndarray:
+    """The finite values of the shown slice on a grid of about ``side`` x ``side`` (for
+    contrast, histograms and tolerances: cheap on any slice size)."""
+    a = display_slice(state)
+    sample = a[:: max(1, a.shape[0] // side), :: max(1, a.shape[1] // side)]
+    return sample[np.isfinite(sample)]
+
+
 def display_slice(state, z: int | None = None) -> np.ndarray:
     """The shown slice: raw, or filtered for display only (models never see this)."""
     from ..preprocess import bandpass, gaussian
@@ -219,8 +242,7 @@ def display_slice(state, z: int | None = None) -> np.ndarray:
     d = state.display
     if d.filter == "none":
         return raw
-    key = (state.current, state.z if z is None else z, d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a,
-           state.apix)
+    key = display_key(state, z) + (state.apix,)
     hit = _display_cache.get("key") == key
     if not hit:
         if d.filter == "gaussian":

@@ -260,17 +260,13 @@ def _end_open_stroke(state) -> None:
 
 def slice_sigma(state) -> float:
     """Standard deviation of the shown slice (sampled; cached per slice and display filter)."""
-    d = state.display
-    key = (state.current, state.z, d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a)
-    cached = state.extra.get("annotate_sigma")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    a = display_slice(state)
-    sample = a[:: max(1, a.shape[0] // 512), :: max(1, a.shape[1] // 512)]
-    sample = sample[np.isfinite(sample)]
-    sigma = float(sample.std()) if sample.size else 1.0
-    state.extra["annotate_sigma"] = (key, sigma)
-    return sigma
+    from .actions import cached, display_key, display_sample
+
+    def compute():
+        sample = display_sample(state, 512)
+        return float(sample.std()) if sample.size else 1.0
+
+    return cached(state, "annotate_sigma", display_key(state), compute)
 
 
 @handler("flood")

@@ -10,27 +10,22 @@ from ..state import FILTERS
 
 def histogram(state, bins: int = 128) -> tuple[np.ndarray, float, float] | None:
     """Histogram of the shown slice (sampled), cached per (dataset, slice, filter)."""
-    from ..actions import display_slice
+    from ..actions import cached, display_key, display_sample
 
     if state.dataset is None:
         return None
-    d = state.display
-    key = (state.current, state.z, d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a)
-    cached = state.extra.get("histogram")
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    a = display_slice(state)
-    sample = a[:: max(1, a.shape[0] // 256), :: max(1, a.shape[1] // 256)]
-    sample = sample[np.isfinite(sample)]
-    if sample.size == 0:
-        return None
-    lo, hi = np.percentile(sample, [0.1, 99.9])
-    if not hi > lo:
-        hi = lo + 1.0
-    counts, _ = np.histogram(sample, bins=bins, range=(lo, hi))
-    result = (counts.astype(np.float32), float(lo), float(hi))
-    state.extra["histogram"] = (key, result)
-    return result
+
+    def compute():
+        sample = display_sample(state)
+        if sample.size == 0:
+            return None
+        lo, hi = np.percentile(sample, [0.1, 99.9])
+        if not hi > lo:
+            hi = lo + 1.0
+        counts, _ = np.histogram(sample, bins=bins, range=(lo, hi))
+        return counts.astype(np.float32), float(lo), float(hi)
+
+    return cached(state, "histogram", display_key(state), compute)
 
 
 def draw(state) -> None:
