@@ -30,6 +30,7 @@ def gui_env(extra: dict | None = None) -> dict:
     env.pop("KERAS_BACKEND", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["XDG_CONFIG_HOME"] = env.get("AIS_LIKE_TEST_CONFIG", "/tmp/ais_like_test_config")
+    env["XDG_DATA_HOME"] = env.get("AIS_LIKE_TEST_DATA", "/tmp/ais_like_test_data")  # recovery autosaves
     if extra:
         env.update(extra)
     return env

@@ -193,3 +193,30 @@ def test_file_browser_lists_folders_then_matching_files(tmp_path):
     filedialog.ask(s, "open_files", "Open", kind="open_many", start=tmp_path)
     filedialog.confirm(s, s.extra["dialog"], [tmp_path / "b.mrc"])
     assert s.pending == [("open_files", {"paths": [str(tmp_path / "b.mrc")]})] and "dialog" not in s.extra
+
+
+def test_unsaved_work_is_autosaved_to_the_recovery_folder_until_saved(tmp_path, tomo, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from ais_like import project as project_mod
+    from ais_like.painting import paint_stroke_inplace
+
+    s = AppState(sync_jobs=True)
+    actions.apply(s, "add_dataset", path=tomo)
+    s.autosave_interval = 0.0
+    assert not actions.autosave(s)  # nothing made yet: nothing written
+    assert actions.recovered_projects() == []
+    s.project.add_feature("membrane")
+    paint_stroke_inplace(s.dataset.annotations, "membrane", 5, (10, 10), (10, 30), radius=3)
+    assert actions.autosave(s)
+    (rec,) = actions.recovered_projects()
+    assert rec.parent == tmp_path / "data" / "ais_like" / "recovery"
+    assert any("autosaved to" in n.text for n in s.notifications)
+    back = project_mod.load(rec)
+    assert back.datasets["tomo"].annotations.annotated_slices("membrane") == [5]
+    paint_stroke_inplace(s.dataset.annotations, "membrane", 7, (20, 10), (20, 30), radius=3)
+    assert actions.autosave(s)  # the same recovery project, updated
+    assert actions.recovered_projects() == [rec]
+    assert project_mod.load(rec).datasets["tomo"].annotations.annotated_slices("membrane") == [5, 7]
+    actions.apply(s, "save_project", path=str(tmp_path / "kept.aisproj"))
+    assert actions.recovered_projects() == [] and not rec.exists()  # saved for real: no copy left
+    assert project_mod.load(tmp_path / "kept.aisproj").datasets["tomo"].annotations.annotated_slices("membrane") == [5, 7]

@@ -61,6 +61,11 @@ def run(args) -> int:
         else:
             for kind in ("add_dataset",):
                 actions.apply(state, kind, path=p, apix=args.apix)
+    if not files:
+        found = actions.recovered_projects()
+        if found:
+            state.notify(f"{len(found)} autosaved unsaved project(s), newest {found[0].name}: "
+                         "File > Recover autosaved project...", "warning")
     from ..gui.app import run as run_app
 
     return run_app(state, frames=args.frames, screenshot=args.screenshot)

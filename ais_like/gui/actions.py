@@ -312,6 +312,11 @@ def save_project(state, path=None) -> None:
     sync_model_refs(state)
     out = project_mod.save(state.project, path or state.project_path)
     state.project_path = out
+    recovery = state.extra.pop("recovery_path", None)
+    if recovery is not None and Path(recovery).absolute() != Path(out).absolute():
+        import shutil
+
+        shutil.rmtree(recovery, ignore_errors=True)  # the work is safe in its own place now
     state.last_autosave = __import__("time").time()
     state.notify(f"saved {out}")
 
@@ -331,9 +336,29 @@ def sync_model_refs(state) -> None:
     state.project.view["interactions"] = list(state.models.interactions)
 
 
+def recovery_folder() -> Path:
+    """Where projects that were never saved are autosaved:
+    ``$XDG_DATA_HOME/ais_like/recovery`` (default ``~/.local/share/ais_like/recovery``)."""
+    import os
+
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "ais_like" / "recovery"
+
+
+def recovered_projects() -> list[Path]:
+    """Autosaved unsaved projects, newest first."""
+    folder = recovery_folder()
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.glob("*.aisproj") if (p / "project.json").is_file()]
+    return sorted(found, key=lambda p: (p / "project.json").stat().st_mtime, reverse=True)
+
+
 def autosave(state, force: bool = False) -> bool:
-    """Save the project if it has a place on disk and changed; called every few seconds by the
-    frame loop (cheap: only changed annotation files are written, atomically)."""
+    """Save the project if it changed; called every few seconds by the frame loop (cheap: only
+    changed annotation files are written, atomically). A project that has a folder is saved
+    there; one that was never saved but holds annotations is saved to the recovery folder
+    (:func:`recovery_folder`), so a crash or kill never loses more than a few seconds of work."""
     import time
 
     from .. import project as project_mod
@@ -342,13 +367,26 @@ def autosave(state, force: bool = False) -> bool:
     if not force and now - state.last_autosave < state.autosave_interval:
         return False
     state.last_autosave = now
-    if state.project_path is None or state.annotation.undo.in_stroke:
+    if state.annotation.undo.in_stroke:
         return False
+    target = state.project_path
     try:
         sync_model_refs(state)
         if not state.project.dirty:
             return False
-        project_mod.save(state.project, state.project_path)
+        if target is None:
+            if not any(d.annotations.features and any(d.annotations.stored_slices(f) or d.annotations.boxed_slices(f)
+                                                        for f in d.annotations.features)
+                       for d in state.project.datasets.values()):
+                return False  # nothing the user made yet: nothing to lose
+            target = state.extra.get("recovery_path")
+            if target is None:
+                folder = recovery_folder()
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / time.strftime("untitled-%Y%m%d-%H%M%S.aisproj")
+                state.extra["recovery_path"] = target
+                state.notify(f"unsaved work is autosaved to {target} (File > Save project as... to keep it)")
+        project_mod.save(state.project, target)
         return True
     except (AisLikeError, OSError) as exc:
         state.error(f"autosave failed: {exc}")

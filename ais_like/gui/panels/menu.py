@@ -15,6 +15,11 @@ def draw(state) -> None:
                                filters=["Tomograms", "*.mrc *.rec *.map *.st *.mrcs *.ali *.tif *.tiff"])
             if imgui.menu_item_simple("Open project..."):
                 filedialog.ask(state, "open_project", "Open project", kind="folder")
+            if imgui.menu_item_simple("Recover autosaved project..."):
+                from ..actions import recovery_folder
+
+                filedialog.ask(state, "open_project", "Recover an autosaved project", kind="folder",
+                               start=recovery_folder() if recovery_folder().is_dir() else None)
             imgui.separator()
             if imgui.menu_item_simple("New project"):
                 state.request("new_project")
