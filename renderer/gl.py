@@ -188,6 +188,55 @@ class UnitQuad:
         GL.glBindVertexArray(0)
 
 
+class RenderTarget:
+    """An offscreen RGBA8 framebuffer of the window's size, to keep a drawn picture and copy
+    (blit) a rectangle of it to the window in later frames."""
+
+    def __init__(self):
+        self.fbo = None
+        self.tex = None
+        self.size = (0, 0)
+
+    def matches(self, width: int, height: int) -> bool:
+        return self.fbo is not None and self.size == (int(width), int(height))
+
+    def ensure(self, width: int, height: int) -> None:
+        if self.matches(width, height):
+            return
+        self.delete()
+        self.tex = GL.glGenTextures(1)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, self.tex)
+        GL.glTexImage2D(GL.GL_TEXTURE_2D, 0, GL.GL_RGBA8, int(width), int(height), 0, GL.GL_RGBA,
+                        GL.GL_UNSIGNED_BYTE, None)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MIN_FILTER, GL.GL_NEAREST)
+        GL.glTexParameteri(GL.GL_TEXTURE_2D, GL.GL_TEXTURE_MAG_FILTER, GL.GL_NEAREST)
+        self.fbo = GL.glGenFramebuffers(1)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.fbo)
+        GL.glFramebufferTexture2D(GL.GL_FRAMEBUFFER, GL.GL_COLOR_ATTACHMENT0, GL.GL_TEXTURE_2D, self.tex, 0)
+        status = GL.glCheckFramebufferStatus(GL.GL_FRAMEBUFFER)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+        if status != GL.GL_FRAMEBUFFER_COMPLETE:
+            raise RuntimeError(f"offscreen framebuffer incomplete (status {status:#x})")
+        self.size = (int(width), int(height))
+
+    def blit(self, rect, width: int, height: int) -> None:
+        """Copy the rectangle (x, y, w, h; y down from the top) to the window's framebuffer."""
+        x, y, w, h = (int(round(v)) for v in rect)
+        y0 = int(height) - y - h
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+        GL.glBindFramebuffer(GL.GL_READ_FRAMEBUFFER, self.fbo)
+        GL.glBindFramebuffer(GL.GL_DRAW_FRAMEBUFFER, 0)
+        GL.glBlitFramebuffer(x, y0, x + w, y0 + h, x, y0, x + w, y0 + h, GL.GL_COLOR_BUFFER_BIT, GL.GL_NEAREST)
+        GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+
+    def delete(self) -> None:
+        if self.fbo is not None:
+            GL.glDeleteFramebuffers(1, [self.fbo])
+            GL.glDeleteTextures([self.tex])
+        self.fbo = self.tex = None
+        self.size = (0, 0)
+
+
 def read_pixels(width: int, height: int) -> np.ndarray:
     """The current framebuffer (read before swapping) as (height, width, 3) uint8, top row first."""
     GL.glPixelStorei(GL.GL_PACK_ALIGNMENT, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from OpenGL import GL
 
-from .gl import LayerStack, Program, Texture2D, UnitQuad
+from .gl import LayerStack, Program, RenderTarget, Texture2D, UnitQuad
 
 
 class SliceRenderer:
@@ -27,7 +27,11 @@ class SliceRenderer:
         self.overlay_cache = OverlayCache()  # recomposes only what painting changed
         self.pred_tex: dict[str, Texture2D] = {}
         self.stack = LayerStack(8)
-        self.uploads = 0  # texture uploads so far (tests check that idle frames upload nothing)
+        self.uploads = 0
+        self.redraws = 0  # frames whose canvas was drawn, not copied (tests check idle frames copy)
+        self.overlay_serial = 0
+        self.canvas_key = None
+        self.target = RenderTarget()  # texture uploads so far (tests check that idle frames upload nothing)
 
     def composite(self, n: int) -> Program:
         """The one-pass slice + ``n`` predictions program (compiled on first use)."""
@@ -45,19 +49,44 @@ class SliceRenderer:
         prog.set("u_offset", (2.0 * x0 / W - 1.0, 1.0 - 2.0 * y0 / H))
 
     def draw(self, state, fb_size) -> None:
-        from ais_like.gui.actions import display_slice
+        """Draw the canvas. Textures are updated first; when nothing that the canvas shows
+        changed since the last frame (only the sidebar, a progress bar or the brush cursor did),
+        the previous picture is copied from an offscreen framebuffer instead of redrawn: on
+        software renderers that is most of a frame's cost."""
+        W, H = fb_size
+        if state.dataset is None:
+            self._clear(state, fb_size)
+            self.canvas_key = None
+            return
+        shape, stacked, others, akey = self._update_textures(state)
+        d = state.display
+        key = (tuple(fb_size), tuple(state.canvas_rect), state.view.zoom, tuple(state.view.centre), self.slice_tex.key,
+               tuple(d.contrast), bool(d.invert), akey, self.overlay_serial,
+               tuple((lay.key, lay.version, tuple(lay.colour), lay.alpha, lay.threshold, bool(getattr(lay, "flat", False)))
+                     for lay in stacked + others))
+        if key != self.canvas_key or not self.target.matches(W, H):
+            self.target.ensure(W, H)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, self.target.fbo)
+            self._clear(state, fb_size)
+            self._draw_layers(state, fb_size, shape, stacked, others)
+            GL.glBindFramebuffer(GL.GL_FRAMEBUFFER, 0)
+            self.canvas_key = key
+            self.redraws += 1
+        self.target.blit(state.canvas_rect, W, H)
 
+    def _clear(self, state, fb_size) -> None:
         W, H = fb_size
         rx, ry, rw, rh = state.canvas_rect
         GL.glEnable(GL.GL_SCISSOR_TEST)
         GL.glScissor(int(rx), int(H - ry - rh), max(1, int(rw)), max(1, int(rh)))
         GL.glClearColor(0.08, 0.08, 0.09, 1.0)
         GL.glClear(GL.GL_COLOR_BUFFER_BIT)
-        if state.dataset is None:
-            GL.glDisable(GL.GL_SCISSOR_TEST)
-            return
-        d = state.display
-        key = (state.current, state.z, d.filter, d.gaussian_sigma, d.lowpass_a, d.highpass_a)
+        GL.glDisable(GL.GL_SCISSOR_TEST)
+
+    def _update_textures(self, state):
+        from ais_like.gui.actions import display_key, display_slice
+
+        key = display_key(state)
         if self.slice_tex.key != key:
             self.slice_tex.upload(np.asarray(display_slice(state), np.float32), key)
             self.uploads += 1
@@ -70,6 +99,35 @@ class SliceRenderer:
         for i, lay in enumerate(stacked):
             if self.stack.set_layer(i, lay.probability, (lay.key, lay.version)):
                 self.uploads += 1
+        live = set()
+        for layer in others:  # predictions of another size (a cropped preview)
+            tex = self.pred_tex.get(layer.key)
+            if tex is None:
+                tex = self.pred_tex[layer.key] = Texture2D(nearest=False)
+            if tex.key != layer.version:
+                tex.upload(np.asarray(layer.probability, np.uint8), layer.version)
+                self.uploads += 1
+            live.add(layer.key)
+        for k in list(self.pred_tex):
+            if k not in live:
+                self.pred_tex.pop(k).delete()
+        # painted annotations
+        ann = state.dataset.annotations
+        akey = (state.current, state.z, ann.revision,
+                tuple((f.name, f.visible, f.outline, f.alpha, f.colour) for f in ann.features.values()))
+        if self.overlay_tex.key != akey:
+            rgba, region = self.overlay_cache.get(ann, state.z)
+            self.overlay_tex.upload(rgba, akey, region=region)
+            self.uploads += 1
+            self.overlay_serial += 1
+        return shape, stacked, others, akey
+
+    def _draw_layers(self, state, fb_size, shape, stacked, others) -> None:
+        W, H = fb_size
+        rx, ry, rw, rh = state.canvas_rect
+        d = state.display
+        GL.glEnable(GL.GL_SCISSOR_TEST)
+        GL.glScissor(int(rx), int(H - ry - rh), max(1, int(rw)), max(1, int(rh)))
         GL.glViewport(0, 0, W, H)
         p = self.composite(len(stacked)).use()
         self._transform(p, state, fb_size, shape)
@@ -90,16 +148,7 @@ class SliceRenderer:
 
         GL.glEnable(GL.GL_BLEND)
         GL.glBlendFunc(GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)
-        # predictions of another size (a cropped preview): one pass each
-        live = set()
-        for layer in others:
-            tex = self.pred_tex.get(layer.key)
-            if tex is None:
-                tex = self.pred_tex[layer.key] = Texture2D(nearest=False)
-            if tex.key != layer.version:
-                tex.upload(np.asarray(layer.probability, np.uint8), layer.version)
-                self.uploads += 1
-            live.add(layer.key)
+        for layer in others:  # one pass each
             p = self.pred_prog.use()
             self._transform(p, state, fb_size, layer.probability.shape)
             p.set("u_prob", 0)
@@ -107,19 +156,8 @@ class SliceRenderer:
             p.set("u_alpha", float(layer.alpha))
             p.set("u_threshold", float(layer.threshold))
             p.set("u_flat", int(getattr(layer, "flat", False)))
-            tex.bind(0)
+            self.pred_tex[layer.key].bind(0)
             self.quad.draw()
-        for k in list(self.pred_tex):
-            if k not in live:
-                self.pred_tex.pop(k).delete()
-        # painted annotations
-        ann = state.dataset.annotations
-        akey = (state.current, state.z, ann.revision,
-                tuple((f.name, f.visible, f.outline, f.alpha, f.colour) for f in ann.features.values()))
-        if self.overlay_tex.key != akey:
-            rgba, region = self.overlay_cache.get(ann, state.z)
-            self.overlay_tex.upload(rgba, akey, region=region)
-            self.uploads += 1
         p = self.overlay_prog.use()
         self._transform(p, state, fb_size, shape)
         p.set("u_overlay", 0)

@@ -139,3 +139,32 @@ def test_the_loop_knows_when_it_may_sleep(tmp_path):
     """)
     assert res == {"idle": False, "notification": True, "old_notification": False, "pending": True, "job": True,
                    "job_done": False, "training": True, "trained": False, "drop_counted": True}
+
+
+def test_unchanged_canvas_is_copied_not_redrawn_and_looks_the_same(tmp_path):
+    res = run_gui(f"""
+        import numpy as np
+        from ais_like.gui.testing import Harness
+        from ais_like.gui.state import AppState
+        from ais_like.gui import actions
+        from ais_like.commands.gui import demo_project
+        s = AppState()
+        actions.apply(s, "open_project", path=demo_project({str(tmp_path / 'demo')!r}))
+        h = Harness(s)
+        r = h.app.slice_renderer
+        h.step(3)
+        a = h.screenshot()
+        n0 = r.redraws
+        h.move(900, 400); h.move(950, 420)  # the cursor moves over the canvas: nothing it shows changes
+        b = h.screenshot()
+        n1 = r.redraws
+        actions.apply(s, "set_contrast", lo=s.display.contrast[0], hi=s.display.contrast[1] * 3)
+        c = h.screenshot()
+        n2 = r.redraws
+        x0, y0, w, hh = [int(v) for v in s.canvas_rect]
+        same = bool(np.array_equal(a[y0:y0 + hh, x0:x0 + w], b[y0:y0 + hh, x0:x0 + w]))
+        changed = bool(not np.array_equal(b[y0:y0 + hh, x0:x0 + w], c[y0:y0 + hh, x0:x0 + w]))
+        result(dict(copied=n1 - n0, redrawn=n2 - n1, same=same, changed=changed))
+        h.close()
+    """)
+    assert res == {"copied": 0, "redrawn": 1, "same": True, "changed": True}
