@@ -47,6 +47,132 @@ def compile_for_training(model, learning_rate: float | None = DEFAULT_LEARNING_R
     return model
 
 
+def cpu_has_bf16() -> bool:
+    """True when this CPU computes bfloat16 natively (AVX-512 BF16 or AMX; Linux flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def _env_flag(name: str):
+    """True / False when the environment variable ``name`` is set to yes / no, else None."""
+    import os
+
+    v = os.environ.get(name, "").strip().lower()
+    if v in ("", "auto"):
+        return None
+    return v not in ("0", "false", "no", "off")
+
+
+def training_speedups(model, fast: bool | None = None) -> dict:
+    """How :func:`train_feature_model` trains ``model`` on this machine: a dict of
+    :func:`training_copy`'s ``fft``, ``bf16`` and ``jit_compile`` (all False: train the model
+    itself, in float32, as compiled).
+
+    The defaults (measured in benchmarks/RESULTS.md, "Training"), on the TensorFlow backend only:
+
+    - ``fft``: convolutions with kernels of 7 x 7 and more (Eman2's 15 x 15) through the FFT;
+      off with ``AIS_LIKE_NO_FFT=1`` (which also turns off FFT inference);
+    - ``jit_compile``: XLA, when the copy has FFT convolutions (XLA fuses their many small
+      operations; it makes networks of 3 x 3 convolutions slower on the CPU, whose oneDNN
+      convolutions it replaces); ``AIS_LIKE_TRAIN_XLA=0/1`` forces it off / on;
+    - ``bf16``: mixed bfloat16 for the directly computed convolutions, when the CPU has
+      AVX-512 BF16 or AMX; ``AIS_LIKE_TRAIN_BF16=0/1`` forces it off / on.
+
+    ``fast=False`` (or ``AIS_LIKE_TRAIN_PLAIN=1``) turns all of them off; custom models (no
+    Keras layers), other backends and machines with a GPU always train as they are.
+    """
+    off = {"fft": False, "bf16": False, "jit_compile": False}
+    from .backend import keras
+
+    k = keras()
+    if fast is None:
+        fast = not _env_flag("AIS_LIKE_TRAIN_PLAIN")
+    if not fast or hasattr(model, "save_h5") or not hasattr(model, "layers"):
+        return off
+    if k.backend.backend() != "tensorflow" or _has_gpu():
+        return off  # measured on the CPU with TensorFlow only
+    from . import fftconv
+    from .fftlayer import convertible
+
+    fft = not fftconv.disabled() and any(convertible(layer) for layer in model.layers)
+    direct = [layer for layer in model.layers
+              if getattr(layer, "kernel", None) is not None and not (fft and convertible(layer))]
+    bf16 = _env_flag("AIS_LIKE_TRAIN_BF16")
+    if bf16 is None:
+        bf16 = bool(direct) and cpu_has_bf16()
+    xla = _env_flag("AIS_LIKE_TRAIN_XLA")
+    if xla is None:
+        xla = fft
+    return {"fft": bool(fft), "bf16": bool(bf16), "jit_compile": bool(xla)}
+
+
+def _has_gpu() -> bool:
+    try:
+        from .backend import device_report
+
+        return bool(device_report().get("gpu"))
+    except Exception:  # noqa: BLE001 - no report: assume the CPU
+        return False
+
+
+def _float32_from(model) -> int:
+    """Index of the first layer that must stay float32: the last layer with a sigmoid or softmax
+    activation (the probability head), so that it and everything after it run in float32."""
+    layers = model.layers
+    for i in range(len(layers) - 1, -1, -1):
+        act = getattr(layers[i], "activation", None)
+        name = getattr(act, "__name__", str(act or ""))
+        if name in ("sigmoid", "softmax"):
+            return i
+    return len(layers) - 1
+
+
+def training_copy(model, *, fft: bool = False, bf16: bool = False, jit_compile: bool = False):
+    """A compiled copy of the Keras ``model`` that trains faster, with the model's weights, loss
+    and learning rate: ``fft`` computes large-kernel convolutions (7 x 7 and up, odd, "same",
+    stride 1) through the FFT (:class:`ais_like.fftlayer.FFTConv2D`, float32); ``bf16`` computes
+    the other layers in bfloat16 (Keras's "mixed_bfloat16" policy: float32 variables and
+    optimizer; the probability head, what follows it, and the loss stay float32);
+    ``jit_compile`` compiles the training step with XLA. Train the copy, then copy its weights
+    back (``model.set_weights(copy.get_weights())``): the weights are float32 in both.
+    """
+    from .backend import keras
+
+    k = keras()
+    layers = model.layers
+    first_f32 = _float32_from(model)
+    keep = {id(layer) for layer in layers[first_f32:]}
+
+    if fft:
+        from .fftlayer import FFTConv2D, convertible
+
+    def clone(layer):
+        cfg = layer.get_config()
+        if fft and convertible(layer):
+            return FFTConv2D.from_conv_config(cfg)
+        if bf16 and id(layer) not in keep and type(layer).__name__ != "InputLayer":
+            cfg["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(cfg)
+
+    copy = k.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    lr = float(np.asarray(model.optimizer.learning_rate))
+    copy.compile(optimizer=k.optimizers.Adam(learning_rate=lr), loss=model.loss, jit_compile=False)
+    if jit_compile:
+        # XLA for the training (and validation) steps only: predictions between batches (the
+        # live preview, on whole slices of any size) keep the plain graph, made now
+        copy.make_predict_function()
+        copy.jit_compile = True
+    return copy
+
+
 # --------------------------------------------------------------------------------------------
 # The training loop
 
@@ -243,7 +369,7 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
                         colour=None, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
                         validation_split: float = 0.0, early_stopping: int | None = None, loss: str | None = None,
                         threshold: float = 0.5, callback: TrainingCallback | None = None, seed: int = 0,
-                        folders=None) -> TrainedModel:
+                        folders=None, fast: bool | None = None) -> TrainedModel:
     """Build ``architecture`` for the training set's box, train it and describe it.
 
     The CLI (``ais-like train``), the demo and the GUI's training worker all call this, so a
@@ -258,6 +384,10 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
     colour : (r, g, b) in 0..1 for display.
     loss : "bce", "dice" or "bce_dice" (recompiles the model; None keeps the plugin's loss).
     threshold : the default display/picking threshold stored with the model.
+    fast : train a faster copy of the model (FFT convolutions, XLA, bfloat16 where the CPU has
+        it; see :func:`training_speedups`) and copy its weights back; None: the defaults, False:
+        train the model itself in float32. The model returned is always the float32 one; the
+        callback's ``model`` is the copy while training runs.
     Other parameters: see :func:`train`. ``seed`` also seeds the weight initialisation.
 
     Returns
@@ -274,8 +404,15 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
     model = arch.create((None, None, 1))  # fully convolutional: whole slices at inference
     if loss is not None and not hasattr(model, "save_h5"):
         compile_for_training(model, learning_rate, loss)
-    result = train(model, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+    speedups = training_speedups(model, fast)
+    trainee = training_copy(model, **speedups) if any(speedups.values()) else model
+    result = train(trainee, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                    validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed)
+    if trainee is not model:
+        model.set_weights(trainee.get_weights())
+        model.optimizer.learning_rate = float(np.asarray(trainee.optimizer.learning_rate))
+        if callback is not None:
+            callback.model = model
     if hasattr(model, "save_h5"):
         lr = model.learning_rate
     else:
@@ -296,6 +433,7 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
             "training": {"learning_rate": lr, "validation_split": float(validation_split),
                          "early_stopping": early_stopping, "loss": loss or DEFAULT_LOSS, "seed": int(seed),
                          "best_epoch": result.best_epoch, "stopped": result.stopped,
+                         "speedups": [name for name, on in speedups.items() if on],
                          "history": {k_: [round(float(v), 6) for v in vals] for k_, vals in result.history.items()},
                          "seconds": round(result.seconds, 2)},
         },
