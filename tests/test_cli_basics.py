@@ -19,7 +19,7 @@ def test_help_imports_nothing_heavy(repo_root):
 
 
 # Modules whose whole purpose is Keras objects; they are imported only where a model is built.
-KERAS_MODULES = {"ais_like.losses"}
+KERAS_MODULES = {"ais_like.losses", "ais_like.fftlayer"}
 
 
 def test_core_never_imports_gui_stack_nor_tensorflow_on_import(repo_root):
