@@ -128,10 +128,15 @@ class Predictor:
         None (default): when the network is a chain of large-kernel convolutions that module
         reproduces (Eman2's), Keras runs on the CPU, and ``AIS_LIKE_NO_FFT`` is not set.
         True: whenever the network allows it; False: never.
-    bf16 : run a Keras network in bfloat16 (Keras's "mixed_bfloat16" policy; the output layer
-        stays float32). Faster on CPUs with AVX-512 BF16 or AMX, but the probabilities differ
-        from float32 by up to ~1e-2 (see benchmarks/RESULTS.md), so it is off unless asked for:
-        None (default) reads ``AIS_LIKE_BF16=1``. Not used for FFT-run networks.
+    bf16 : run a Keras network in bfloat16 (Keras's "mixed_bfloat16" policy; the probability
+        head and what follows it stay float32). About 2x faster on CPUs with AVX-512 BF16 or
+        AMX; probabilities differ from float32 by ~1e-4 on average and up to ~0.1 at single
+        pixels, which changed the side of 0.5 of about 0.01 % of the pixels and the Dice by
+        less than 0.001 on trained models (benchmarks/RESULTS.md, "bf16 accuracy"). None
+        (default): ``AIS_LIKE_BF16`` decides ("1" on, "0" off); unset, on when the CPU computes
+        bfloat16 natively and Keras runs on the CPU, except for networks that the FFT path can
+        run (Eman2's, also when it is turned off: they stay float32). Not used for FFT-run
+        networks.
     """
 
     def __init__(self, loaded, *, apix: float | None = None, stats=None, tta: int = 1,
@@ -157,10 +162,21 @@ class Predictor:
         self._fft_wanted = fft
         self._fft_net = None  # built on the first call (the weights read then)
         self._fft_checked = False
-        if bf16 is None:
-            bf16 = os.environ.get("AIS_LIKE_BF16", "").strip().lower() not in ("", "0", "false", "no")
-        self.bf16 = bool(bf16)
+        self._bf16 = None if bf16 is None else bool(bf16)
         self._bf16_model = None
+
+    @property
+    def bf16(self) -> bool:
+        """Whether a Keras-run network computes in bfloat16 (decided on first use: see ``bf16``)."""
+        if self._bf16 is None:
+            v = os.environ.get("AIS_LIKE_BF16", "").strip().lower()
+            if v in ("", "auto"):  # by default not for networks the FFT path could run (Eman2's:
+                from . import fftconv  # 15 x 15 kernels, bfloat16 accuracy not measured there)
+
+                self._bf16 = bf16_default() and fftconv.explain(self.model) is not None
+            else:
+                self._bf16 = bf16_default()
+        return self._bf16
 
     @property
     def title(self) -> str:
@@ -259,9 +275,9 @@ class Predictor:
             y = net.predict(x)
             return y[..., 0] if y.ndim == 4 else y
         model = self.model
-        if self.bf16 and hasattr(model, "layers"):
+        if hasattr(model, "layers") and self.bf16:
             if self._bf16_model is None:
-                self._bf16_model = bfloat16_model(model)
+                self._bf16_model = _bf16_model_for(model)
             model = self._bf16_model
         y = model.predict_on_batch(x[..., None])
         y = np.asarray(y, np.float32)
@@ -308,16 +324,53 @@ def _fft_net_for(model, wanted: bool | None):
     return net
 
 
+def bf16_default() -> bool:
+    """``AIS_LIKE_BF16`` ("1"/"0"); unset or "auto": True when the CPU computes bfloat16 natively
+    (AVX-512 BF16 or AMX) and the Keras backend runs on the CPU."""
+    v = os.environ.get("AIS_LIKE_BF16", "").strip().lower()
+    if v not in ("", "auto"):
+        return v not in ("0", "false", "no", "off")
+    from .training import cpu_has_bf16
+
+    return cpu_has_bf16() and not _keras_has_gpu()
+
+
+# bfloat16 copies per Keras model (weakly keyed), so that a predictor made per request (the
+# workbench's preview) does not clone and retrace the network each time; each predictor copies
+# the model's current weights into it once.
+_BF16_MODELS = weakref.WeakKeyDictionary()
+
+
+def _bf16_model_for(model):
+    with _FFT_LOCK:
+        try:
+            copy = _BF16_MODELS.get(model)
+        except TypeError:  # not weakly referenceable
+            copy = None
+    if copy is None:
+        copy = bfloat16_model(model)
+        with _FFT_LOCK:
+            try:
+                _BF16_MODELS[model] = copy
+            except TypeError:
+                pass
+    else:
+        copy.set_weights(model.get_weights())
+    return copy
+
+
 def bfloat16_model(model):
-    """A copy of the Keras ``model`` computing in bfloat16 (float32 weights and output layer)."""
+    """A copy of the Keras ``model`` computing in bfloat16 (float32 weights; the probability
+    head, i.e. the last layer with a sigmoid or softmax, and the layers after it in float32)."""
     from .backend import keras
+    from .training import _float32_from
 
     k = keras()
-    last = model.layers[-1]
+    keep = {id(layer) for layer in model.layers[_float32_from(model):]}
 
     def clone(layer):
         cfg = layer.get_config()
-        if layer is not last and type(layer).__name__ != "InputLayer":
+        if id(layer) not in keep and type(layer).__name__ != "InputLayer":
             cfg["dtype"] = "mixed_bfloat16"
         return layer.__class__.from_config(cfg)
 

@@ -15,7 +15,9 @@ rate on 2048^3) and, per architecture (random weights: speed does not depend on 
 - slices/s segmenting a synthetic float32 MRC (N x 512 x 512) with ``segment_volume``, and the
   process's peak memory (VmHWM) and the memory after loading (fresh process per run);
 - seconds per training epoch (16 batches of 32 tiles of 64 x 64, ``ais_like.training.train``):
-  the first epoch (with graph tracing) and the mean of the next ones, and the final loss.
+  the first epoch (with graph tracing) and the mean of the next ones, and the final loss, for
+  the model as compiled ("plain") and for the faster copy ``train_feature_model`` trains
+  (``training_speedups``; benchmarks/bench_training.py compares them interleaved).
 
 Every measurement runs in a fresh subprocess. The machine may be shared: compare figures of the
 same run, and look at the load average printed with them.
@@ -183,7 +185,7 @@ def child_infer(job):
     pred = segment.Predictor(loaded, fft=(mode == "fft"), bf16=(mode == "bf16"))
     rng = np.random.default_rng(0)
     res = {"arch": title, "mode": mode, "params": int(loaded.model.count_params()), "slices": {}}
-    ref = segment.Predictor(loaded, fft=False) if mode in ("fft", "bf16") else None
+    ref = segment.Predictor(loaded, fft=False, bf16=False) if mode in ("fft", "bf16") else None
     for name, (h, w) in SLICES.items():
         per = {}
         for bs in job["batches"]:
@@ -218,10 +220,9 @@ def child_volume(job):
     from ais_like.volume import open_volume
 
     loaded, _ = _loaded(job["arch"])
+    os.environ["AIS_LIKE_BF16"] = "1" if job["mode"] == "bf16" else "0"  # "keras", "fft": float32
     if job["mode"] == "keras":
         os.environ["AIS_LIKE_NO_FFT"] = "1"
-    elif job["mode"] == "bf16":
-        os.environ["AIS_LIKE_BF16"] = "1"
     with open_volume(job["path"]) as vol:
         segment.Predictor(loaded).predict(np.asarray(vol.data[0], np.float32))  # warm-up (tracing)
         after_load = _vm("VmRSS")
@@ -235,7 +236,7 @@ def child_train(job):
     """Seconds per epoch of 16 batches of 32 tiles of 64 x 64."""
     from ais_like.backend import keras
     from ais_like.registry import get_architecture
-    from ais_like.training import compile_for_training, train
+    from ais_like.training import compile_for_training, train, training_copy, training_speedups
     from ais_like.trainset import TrainingSet
 
     rng = np.random.default_rng(0)
@@ -253,9 +254,14 @@ def child_train(job):
     model = get_architecture(job["arch"]).create((None, None, 1))
     if job.get("jit") is not None and hasattr(model, "layers"):
         compile_for_training(model, jit_compile=bool(job["jit"]))
+    how = "XLA" if job.get("jit") else "plain"
+    if job.get("fast"):  # what train_feature_model trains (benchmarks/bench_training.py compares in detail)
+        sp = training_speedups(model)
+        how = "+".join(k for k, v in sp.items() if v) or "plain"
+        model = training_copy(model, **sp) if any(sp.values()) else model
     r = train(model, ts, epochs=job["epochs"], batch_size=32)
     s = r.seconds_per_epoch
-    return {"arch": job["arch"], "jit": job.get("jit"), "first_epoch_s": round(s[0], 2),
+    return {"arch": job["arch"], "jit": job.get("jit"), "how": how, "first_epoch_s": round(s[0], 2),
             "epoch_s": round(float(np.mean(s[1:])) if len(s) > 1 else s[0], 2),
             "losses": [round(v, 4) for v in r.history["loss"]], "peak_mib": round(_vm("VmHWM"))}
 
@@ -351,8 +357,8 @@ def main(argv=None) -> int:
                     print(json.dumps(r), flush=True)
     if not a.no_train:
         for title in titles:
-            for jit in ([None, True] if a.train_jit else [None]):
-                r = _child({"task": "train", "arch": title, "epochs": epochs, "jit": jit})
+            for extra in [{"jit": None}, {"fast": True}] + ([{"jit": True}] if a.train_jit else []):
+                r = _child({"task": "train", "arch": title, "epochs": epochs, **extra})
                 r["load"] = os.getloadavg()[0]
                 results["train"].append(r)
                 print(json.dumps(r), flush=True)
@@ -397,13 +403,13 @@ def markdown(results: dict) -> str:
                          f"{r['slices_per_s']} | {r['peak_mib']} | {r['after_load_mib']} | {r['load']:.1f} |")
         lines.append("")
     if results["train"]:
-        lines += ["| architecture | XLA | first epoch (s) | later epochs (s/epoch) | loss per epoch | peak memory (MiB) | load |",
+        lines += ["| architecture | training | first epoch (s) | later epochs (s/epoch) | loss per epoch | peak memory (MiB) | load |",
                   "|---|---|---|---|---|---|---|"]
         for r in results["train"]:
             if "error" in r:
                 lines.append(f"| {r['arch']} | - | error: {r['error']} |||||")
                 continue
-            lines.append(f"| {r['arch']} | {'yes' if r['jit'] else 'default'} | {r['first_epoch_s']} | {r['epoch_s']} | "
+            lines.append(f"| {r['arch']} | {r.get('how', 'plain')} | {r['first_epoch_s']} | {r['epoch_s']} | "
                          f"{', '.join(map(str, r['losses']))} | {r['peak_mib']} | {r['load']:.1f} |")
     return "\n".join(lines)
 

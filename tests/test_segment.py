@@ -184,8 +184,12 @@ def test_bfloat16_predictor_is_close_to_float32(monkeypatch):
     loaded = tiny_loaded()
     loaded.model = k.Model(inp, k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(hidden))
     image = np.random.default_rng(8).normal(size=(40, 52)).astype(np.float32)
-    monkeypatch.delenv("AIS_LIKE_BF16", raising=False)
+    monkeypatch.setenv("AIS_LIKE_BF16", "0")
     assert not segment.Predictor(loaded).bf16
+    monkeypatch.delenv("AIS_LIKE_BF16", raising=False)  # default: where the CPU computes bfloat16
+    from ais_like.training import cpu_has_bf16
+
+    assert segment.Predictor(loaded).bf16 == (cpu_has_bf16() and not segment._keras_has_gpu())
     monkeypatch.setenv("AIS_LIKE_BF16", "1")
     p = segment.Predictor(loaded)
     assert p.bf16
@@ -194,6 +198,14 @@ def test_bfloat16_predictor_is_close_to_float32(monkeypatch):
     assert a.shape == b.shape and np.isfinite(a).all()
     assert 0 < np.abs(a - b).max() < 0.05  # bfloat16 rounding: close, not identical
     assert "bfloat16" in str(p._bf16_model.layers[1].compute_dtype)
+    assert str(p._bf16_model.layers[-1].compute_dtype) == "float32"  # the probability head
+    # the bfloat16 copy is reused by later predictors and follows the model's weights
+    loaded.model.set_weights([w * 0.5 for w in loaded.model.get_weights()])
+    p2 = segment.Predictor(loaded)
+    c = p2.predict(image)
+    assert p2._bf16_model is p._bf16_model
+    d = segment.Predictor(loaded, bf16=False).predict(image)
+    assert np.abs(c - d).max() < 0.05 and np.abs(c - a).max() > 1e-3
 
 
 def test_automatic_batches_stay_small():
