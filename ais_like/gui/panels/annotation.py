@@ -149,18 +149,14 @@ def _tools(state, imgui) -> None:
         if changed:
             state.request("set_annotation_option", flood_in_brush=within)
     undo = ui.undo
-    imgui.begin_disabled(not undo.can_undo)
-    if imgui.button("Undo"):
-        state.request("undo")
-    imgui.end_disabled()
-    imgui.set_item_tooltip("Ctrl+Z")
-    imgui.same_line()
-    imgui.begin_disabled(not undo.can_redo)
-    if imgui.button("Redo"):
-        state.request("redo")
-    imgui.end_disabled()
-    imgui.set_item_tooltip("Ctrl+Y / Ctrl+Shift+Z")
-    imgui.same_line()
+    for label, action, enabled, keys in (("Undo", "undo", undo.can_undo, "Ctrl+Z"),
+                                         ("Redo", "redo", undo.can_redo, "Ctrl+Y / Ctrl+Shift+Z")):
+        imgui.begin_disabled(not enabled)
+        if imgui.button(label):
+            state.request(action)
+        imgui.end_disabled()
+        imgui.set_item_tooltip(keys)
+        imgui.same_line()
     if imgui.button("Clear slice"):
         state.request("clear_slice")
     imgui.set_item_tooltip("erase the active feature's painting on this slice")

@@ -161,20 +161,15 @@ def _choices(state, imgui) -> None:
     if ch:
         _set(state, tta=v)
 
-    ch, on = imgui.checkbox("Pick particles##pick_on", ex.pick)
-    if ch:
-        _set(state, pick=on)
-    if ex.pick:
-        imgui.indent()
-        _pick_options(state, imgui)
-        imgui.unindent()
-    ch, on = imgui.checkbox("Export meshes (.obj)##mesh_on", ex.mesh)
-    if ch:
-        _set(state, mesh=on)
-    if ex.mesh:
-        imgui.indent()
-        _mesh_options(state, imgui)
-        imgui.unindent()
+    for label, flag, options in (("Pick particles##pick_on", "pick", _pick_options),
+                                 ("Export meshes (.obj)##mesh_on", "mesh", _mesh_options)):
+        ch, on = imgui.checkbox(label, getattr(ex, flag))
+        if ch:
+            _set(state, **{flag: on})
+        if getattr(ex, flag):
+            imgui.indent()
+            options(state, imgui)
+            imgui.unindent()
 
     ready = bool(ex.out_dir.strip() and ex.datasets and ex.models)
     if not ready:
