@@ -100,3 +100,27 @@ def device_report() -> dict:
         report["devices"] = [str(d) for d in jax.devices()]
         report["gpu"] = any(d.platform == "gpu" for d in jax.devices())
     return report
+
+
+_GPU: bool | None = None
+
+
+def has_gpu() -> bool:
+    """True when the Keras backend in use has a GPU (Keras then runs networks there). Asked
+    once per process; False when the backend cannot report."""
+    global _GPU
+    if _GPU is None:
+        try:
+            _GPU = bool(device_report().get("gpu"))
+        except Exception:  # noqa: BLE001 - no backend report: assume the CPU
+            _GPU = False
+    return _GPU
+
+
+def env_flag(name: str) -> bool | None:
+    """True / False when the environment variable ``name`` is set to yes / no ("0", "false",
+    "no", "off" are no); None when it is unset, empty or "auto"."""
+    v = os.environ.get(name, "").strip().lower()
+    if v in ("", "auto"):
+        return None
+    return v not in ("0", "false", "no", "off")

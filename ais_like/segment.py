@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import threading
 import warnings
 import weakref
@@ -169,13 +168,15 @@ class Predictor:
     def bf16(self) -> bool:
         """Whether a Keras-run network computes in bfloat16 (decided on first use: see ``bf16``)."""
         if self._bf16 is None:
-            v = os.environ.get("AIS_LIKE_BF16", "").strip().lower()
-            if v in ("", "auto"):  # by default not for networks the FFT path could run (Eman2's:
-                from . import fftconv  # 15 x 15 kernels, bfloat16 accuracy not measured there)
+            from .backend import env_flag
 
-                self._bf16 = bf16_default() and fftconv.explain(self.model) is not None
-            else:
-                self._bf16 = bf16_default()
+            self._bf16 = bf16_default()
+            if self._bf16 and env_flag("AIS_LIKE_BF16") is None:
+                # by default not for networks the FFT path could run (Eman2's: 15 x 15 kernels,
+                # bfloat16 accuracy not measured there)
+                from . import fftconv
+
+                self._bf16 = fftconv.explain(self.model) is not None
         return self._bf16
 
     @property
@@ -295,8 +296,9 @@ _FFT_LOCK = threading.Lock()
 def _fft_net_for(model, wanted: bool | None):
     """An FFTNet for ``model`` (cached while its weights stay the same), or None for Keras."""
     from . import fftconv
+    from .backend import has_gpu
 
-    if wanted is False or (wanted is None and (fftconv.disabled() or _keras_has_gpu())):
+    if wanted is False or (wanted is None and (fftconv.disabled() or has_gpu())):
         return None
     if fftconv.explain(model) is not None:
         return None
@@ -327,12 +329,11 @@ def _fft_net_for(model, wanted: bool | None):
 def bf16_default() -> bool:
     """``AIS_LIKE_BF16`` ("1"/"0"); unset or "auto": True when the CPU computes bfloat16 natively
     (AVX-512 BF16 or AMX) and the Keras backend runs on the CPU."""
-    v = os.environ.get("AIS_LIKE_BF16", "").strip().lower()
-    if v not in ("", "auto"):
-        return v not in ("0", "false", "no", "off")
+    from .backend import env_flag, has_gpu
     from .training import cpu_has_bf16
 
-    return cpu_has_bf16() and not _keras_has_gpu()
+    flag = env_flag("AIS_LIKE_BF16")
+    return flag if flag is not None else cpu_has_bf16() and not has_gpu()
 
 
 # bfloat16 copies per Keras model (weakly keyed), so that a predictor made per request (the
@@ -362,37 +363,9 @@ def _bf16_model_for(model):
 def bfloat16_model(model):
     """A copy of the Keras ``model`` computing in bfloat16 (float32 weights; the probability
     head, i.e. the last layer with a sigmoid or softmax, and the layers after it in float32)."""
-    from .backend import keras
-    from .training import _float32_from
+    from .training import clone_faster
 
-    k = keras()
-    keep = {id(layer) for layer in model.layers[_float32_from(model):]}
-
-    def clone(layer):
-        cfg = layer.get_config()
-        if id(layer) not in keep and type(layer).__name__ != "InputLayer":
-            cfg["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(cfg)
-
-    copy = k.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _keras_has_gpu() -> bool:
-    """True when the Keras backend in use has a GPU (Keras then runs the network there)."""
-    global _GPU
-    if _GPU is None:
-        try:
-            from .backend import device_report
-
-            _GPU = bool(device_report().get("gpu"))
-        except Exception:  # noqa: BLE001 - no backend report: assume the CPU
-            _GPU = False
-    return _GPU
-
-
-_GPU = None
+    return clone_faster(model, bf16=True)
 
 
 def _starts(n: int, side: int, step: int) -> list[int]:

@@ -60,16 +60,6 @@ def cpu_has_bf16() -> bool:
     return False
 
 
-def _env_flag(name: str):
-    """True / False when the environment variable ``name`` is set to yes / no, else None."""
-    import os
-
-    v = os.environ.get(name, "").strip().lower()
-    if v in ("", "auto"):
-        return None
-    return v not in ("0", "false", "no", "off")
-
-
 def training_speedups(model, fast: bool | None = None) -> dict:
     """How :func:`train_feature_model` trains ``model`` on this machine: a dict of
     :func:`training_copy`'s ``fft``, ``bf16`` and ``jit_compile`` (all False: train the model
@@ -89,14 +79,14 @@ def training_speedups(model, fast: bool | None = None) -> dict:
     Keras layers), other backends and machines with a GPU always train as they are.
     """
     off = {"fft": False, "bf16": False, "jit_compile": False}
-    from .backend import keras
+    from .backend import env_flag, has_gpu, keras
 
     k = keras()
     if fast is None:
-        fast = not _env_flag("AIS_LIKE_TRAIN_PLAIN")
+        fast = not env_flag("AIS_LIKE_TRAIN_PLAIN")
     if not fast or hasattr(model, "save_h5") or not hasattr(model, "layers"):
         return off
-    if k.backend.backend() != "tensorflow" or _has_gpu():
+    if k.backend.backend() != "tensorflow" or has_gpu():
         return off  # measured on the CPU with TensorFlow only
     from . import fftconv
     from .fftlayer import convertible
@@ -104,22 +94,13 @@ def training_speedups(model, fast: bool | None = None) -> dict:
     fft = not fftconv.disabled() and any(convertible(layer) for layer in model.layers)
     direct = [layer for layer in model.layers
               if getattr(layer, "kernel", None) is not None and not (fft and convertible(layer))]
-    bf16 = _env_flag("AIS_LIKE_TRAIN_BF16")
+    bf16 = env_flag("AIS_LIKE_TRAIN_BF16")
     if bf16 is None:
         bf16 = bool(direct) and cpu_has_bf16()
-    xla = _env_flag("AIS_LIKE_TRAIN_XLA")
+    xla = env_flag("AIS_LIKE_TRAIN_XLA")
     if xla is None:
         xla = fft
     return {"fft": bool(fft), "bf16": bool(bf16), "jit_compile": bool(xla)}
-
-
-def _has_gpu() -> bool:
-    try:
-        from .backend import device_report
-
-        return bool(device_report().get("gpu"))
-    except Exception:  # noqa: BLE001 - no report: assume the CPU
-        return False
 
 
 def _float32_from(model) -> int:
@@ -134,6 +115,30 @@ def _float32_from(model) -> int:
     return len(layers) - 1
 
 
+def clone_faster(model, *, fft: bool = False, bf16: bool = False):
+    """An uncompiled copy of the Keras ``model`` with its weights: ``fft`` swaps large-kernel
+    convolutions for :class:`ais_like.fftlayer.FFTConv2D`; ``bf16`` gives the layers before the
+    probability head (see :func:`_float32_from`) Keras's "mixed_bfloat16" policy. Training
+    (:func:`training_copy`) and bfloat16 inference (``ais_like.segment``) share it."""
+    from .backend import keras
+
+    keep = {id(layer) for layer in model.layers[_float32_from(model):]}
+    if fft:
+        from .fftlayer import FFTConv2D, convertible
+
+    def clone(layer):
+        cfg = layer.get_config()
+        if fft and convertible(layer):
+            return FFTConv2D.from_conv_config(cfg)
+        if bf16 and id(layer) not in keep and type(layer).__name__ != "InputLayer":
+            cfg["dtype"] = "mixed_bfloat16"
+        return layer.__class__.from_config(cfg)
+
+    copy = keras().models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def training_copy(model, *, fft: bool = False, bf16: bool = False, jit_compile: bool = False):
     """A compiled copy of the Keras ``model`` that trains faster, with the model's weights, loss
     and learning rate: ``fft`` computes large-kernel convolutions (7 x 7 and up, odd, "same",
@@ -146,23 +151,7 @@ def training_copy(model, *, fft: bool = False, bf16: bool = False, jit_compile: 
     from .backend import keras
 
     k = keras()
-    layers = model.layers
-    first_f32 = _float32_from(model)
-    keep = {id(layer) for layer in layers[first_f32:]}
-
-    if fft:
-        from .fftlayer import FFTConv2D, convertible
-
-    def clone(layer):
-        cfg = layer.get_config()
-        if fft and convertible(layer):
-            return FFTConv2D.from_conv_config(cfg)
-        if bf16 and id(layer) not in keep and type(layer).__name__ != "InputLayer":
-            cfg["dtype"] = "mixed_bfloat16"
-        return layer.__class__.from_config(cfg)
-
-    copy = k.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
+    copy = clone_faster(model, fft=fft, bf16=bf16)
     lr = float(np.asarray(model.optimizer.learning_rate))
     copy.compile(optimizer=k.optimizers.Adam(learning_rate=lr), loss=model.loss, jit_compile=False)
     if jit_compile:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from ais_like import fftconv, segment
+from ais_like import backend, fftconv, segment
 from ais_like.archive import LoadedModel, make_metadata
 
 
@@ -154,7 +154,7 @@ def test_predictor_choice_opt_out_and_weight_changes(monkeypatch):
     model = _eman2(seed=5)
     loaded = _loaded(model)
     monkeypatch.delenv("AIS_LIKE_NO_FFT", raising=False)
-    monkeypatch.setattr(segment, "_GPU", False)
+    monkeypatch.setattr(backend, "_GPU", False)
     assert segment.Predictor(loaded).fft_net is not None
     assert segment.Predictor(tiny_loaded()).fft_net is None  # 3x3: Keras
     monkeypatch.setenv("AIS_LIKE_NO_FFT", "1")
@@ -162,9 +162,9 @@ def test_predictor_choice_opt_out_and_weight_changes(monkeypatch):
     assert segment.Predictor(loaded, fft=True).fft_net is not None
     monkeypatch.setenv("AIS_LIKE_NO_FFT", "0")
     assert segment.Predictor(loaded).fft_net is not None
-    monkeypatch.setattr(segment, "_GPU", True)
+    monkeypatch.setattr(backend, "_GPU", True)
     assert segment.Predictor(loaded).fft_net is None  # Keras runs on the GPU
-    monkeypatch.setattr(segment, "_GPU", False)
+    monkeypatch.setattr(backend, "_GPU", False)
     # weights changed after a first prediction (as while training): the new weights are used
     rng = np.random.default_rng(5)
     image = rng.normal(size=(64, 80)).astype(np.float32)

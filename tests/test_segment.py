@@ -187,9 +187,10 @@ def test_bfloat16_predictor_is_close_to_float32(monkeypatch):
     monkeypatch.setenv("AIS_LIKE_BF16", "0")
     assert not segment.Predictor(loaded).bf16
     monkeypatch.delenv("AIS_LIKE_BF16", raising=False)  # default: where the CPU computes bfloat16
+    from ais_like.backend import has_gpu
     from ais_like.training import cpu_has_bf16
 
-    assert segment.Predictor(loaded).bf16 == (cpu_has_bf16() and not segment._keras_has_gpu())
+    assert segment.Predictor(loaded).bf16 == (cpu_has_bf16() and not has_gpu())
     monkeypatch.setenv("AIS_LIKE_BF16", "1")
     p = segment.Predictor(loaded)
     assert p.bf16
