@@ -52,15 +52,7 @@ def run(args) -> int:
     files = list(args.files)
     if args.demo:
         files.insert(0, demo_project(args.demo_dir))
-    for f in files:
-        p = Path(f)
-        if p.suffix == ".aisproj" or (p / "project.json").is_file():
-            actions.apply(state, "open_project", path=p)
-        elif p.suffix in (".scnm", ".scnmgroup"):
-            state.request("load_model", path=str(p))
-        else:
-            for kind in ("add_dataset",):
-                actions.apply(state, kind, path=p, apix=args.apix)
+    actions.apply(state, "open_files", paths=files, apix=args.apix)  # as files dropped on the window
     if not files:
         found = actions.recovered_projects()
         if found:

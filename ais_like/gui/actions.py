@@ -69,8 +69,9 @@ def apply_pending(state) -> int:
 
 
 @handler("open_files")
-def open_files(state, paths) -> None:
-    """Open tomograms (.mrc/.rec/.map/.st/.tif...), a project folder, or .scnm models."""
+def open_files(state, paths, apix: float | None = None) -> None:
+    """Open tomograms (.mrc/.rec/.map/.st/.tif..., folders or globs of them; ``apix`` for those
+    without a voxel size), project folders, or .scnm / .scnmgroup models (loaded in the worker)."""
     from ..volume import find_volumes
 
     for p in paths:
@@ -81,7 +82,7 @@ def open_files(state, paths) -> None:
             state.request("load_model", path=str(p))
         else:
             for vol in find_volumes(str(p)):
-                add_dataset(state, path=vol)
+                add_dataset(state, path=vol, apix=apix)
 
 
 @handler("add_dataset")
@@ -207,9 +208,6 @@ def dismiss_notifications(state) -> None:
     state.notifications.clear()
 
 
-_display_cache: dict = {}
-
-
 def display_key(state, z: int | None = None) -> tuple:
     """What the shown slice's pixels depend on: dataset, slice and display filter."""
     d = state.display
@@ -242,16 +240,15 @@ def display_slice(state, z: int | None = None) -> np.ndarray:
     d = state.display
     if d.filter == "none":
         return raw
-    key = display_key(state, z) + (state.apix,)
-    hit = _display_cache.get("key") == key
-    if not hit:
+
+    def compute():
         if d.filter == "gaussian":
             out = gaussian(raw, d.gaussian_sigma)
         else:
-            apix = state.apix or 10.0
-            out = bandpass(raw, apix, lowpass=d.lowpass_a, highpass=d.highpass_a)
-        _display_cache.update(key=key, value=np.asarray(out, np.float32))
-    return _display_cache["value"]
+            out = bandpass(raw, state.apix or 10.0, lowpass=d.lowpass_a, highpass=d.highpass_a)
+        return np.asarray(out, np.float32)
+
+    return cached(state, "display_slice", display_key(state, z) + (state.apix,), compute)
 
 
 def _remember_view(state) -> None:
