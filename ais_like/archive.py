@@ -1022,9 +1022,8 @@ def _natural_key(name: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def read_group_metadata(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
-    """The metadata of every model in a ``.scnmgroup`` and its validated interactions (no Keras)."""
-    path = Path(path)
+def _group_contents(path: Path) -> tuple[list[tuple[str, bytes]], list[dict], list[dict]]:
+    """A group's ``.scnm`` members (name, bytes), their metadata and the validated interactions."""
     models, raw = _group_members(path)
     metas = []
     for base, data in models:
@@ -1032,7 +1031,24 @@ def read_group_metadata(path: str | os.PathLike) -> tuple[list[dict], list[dict]
         inner = _read_tar(io.BytesIO(data), src, want=lambda b: b.endswith("_metadata.json"))
         metas.append(_metadata_from(src, inner))
     _check_unique_titles(path, metas)
-    return metas, validate_interactions(raw, [m.get("title") for m in metas], str(path))
+    return models, metas, validate_interactions(raw, [m.get("title") for m in metas], str(path))
+
+
+def read_group_metadata(path: str | os.PathLike) -> tuple[list[dict], list[dict]]:
+    """The metadata of every model in a ``.scnmgroup`` and its validated interactions (no Keras)."""
+    _, metas, interactions = _group_contents(Path(path))
+    return metas, interactions
+
+
+def unpack_group(path: str | os.PathLike, folder: str | os.PathLike) -> tuple[list[tuple[Path, dict]], list[dict]]:
+    """Write every model of a ``.scnmgroup`` as a ``.scnm`` of its own into ``folder``
+    (atomically; the group is read once and checked as :func:`read_group_metadata` checks it).
+    Returns ``[(file, metadata)]`` in the group's order and the validated interactions."""
+    path = Path(path)
+    models, metas, interactions = _group_contents(path)
+    folder = Path(folder)
+    files = [_atomic_write(folder / Path(base).name, data) for base, data in models]
+    return list(zip(files, metas)), interactions
 
 
 def _check_unique_titles(path, metas):

@@ -204,6 +204,12 @@ def test_group_round_trip(tmp_path, eman2):
     np.testing.assert_array_equal(models[1].model.predict(x, verbose=0), other.predict(x, verbose=0))
     metas, got2 = archive.read_group_metadata(path)
     assert [m["title"] for m in metas] == ["Ribosome", "Membrane"] and got2 == inter
+    (tmp_path / "unpacked").mkdir()
+    files, got3 = archive.unpack_group(path, tmp_path / "unpacked")
+    assert [f.name for f, _ in files] == ["cell_model_0.scnm", "cell_model_1.scnm"] and got3 == inter
+    assert [m["title"] for _, m in files] == ["Ribosome", "Membrane"]
+    assert [archive.read_metadata(f)["title"] for f, _ in files] == ["Ribosome", "Membrane"]
+    np.testing.assert_array_equal(archive.load_scnm(files[1][0]).model.predict(x, verbose=0), other.predict(x, verbose=0))
     d = archive.describe_model(path)
     assert "Ribosome avoid Membrane within 12.5 nm" in d["interactions"] and "Membrane (Eman2" in d["models"]
     with pytest.raises(InputError, match="titles must differ"):

@@ -245,6 +245,30 @@ def test_copy_prediction_to_annotation_and_undo(st):
     np.testing.assert_array_equal(ann.label_slice("membrane", st.z), before)
 
 
+def test_a_model_group_opens_as_one_model_each_with_its_interactions(st, tmp_path):
+    from ais_like import archive
+    from _model_helpers import tiny_loaded
+
+    a, b = tiny_loaded(seed=1), tiny_loaded(seed=2)
+    a.metadata["title"], b.metadata["title"] = "Ribosome", "Membrane"
+    group = archive.save_group(tmp_path / "cell.scnmgroup", [a, b], [
+        {"parent_title": "Ribosome", "partner_title": "Membrane", "type": 1, "radius": 12.5, "threshold": 0.4}])
+    keys = actions.apply(st, "load_model", path=str(group))
+    entries = [st.model(k) for k in keys]
+    assert [e.title for e in entries] == ["Ribosome", "Membrane"]
+    assert all(e.file.is_file() and e.file.parent.parent == st.worker.session_dir and e.path is None
+               for e in entries)  # each member its own .scnm in the session folder, not yet the user's
+    assert [archive.read_metadata(e.file)["title"] for e in entries] == ["Ribosome", "Membrane"]
+    assert [(c["op"], c["key"], c["path"]) for c in st.worker.sent] == [("load", e.key, str(e.file)) for e in entries]
+    (it,) = st.models.interactions
+    assert (it["parent"], it["partner"], it["kind"], it["radius_nm"]) == ("Ribosome", "Membrane", "avoid", 12.5)
+    bad = tmp_path / "bad.scnmgroup"
+    bad.write_bytes(group.read_bytes()[:700])
+    with pytest.raises(Exception, match="bad.scnmgroup"):
+        actions.apply(st, "load_model", path=str(bad))
+    assert len(st.models.entries) == 2  # nothing half-added
+
+
 def test_model_settings_are_checked_and_removal_forgets(st):
     e = _loaded(st)
     with pytest.raises(AisLikeError):

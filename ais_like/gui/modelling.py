@@ -267,21 +267,15 @@ def _entry_from_metadata(state, meta: dict, path: Path, feature=None, settings=N
 def load_model(state, path, settings: dict | None = None, feature: str | None = None) -> list[str]:
     """Open a ``.scnm`` (or every model of a ``.scnmgroup``, with its interactions). The metadata
     is read here (cheap, no Keras); the worker loads the network. Returns the new keys."""
-    from ..archive import _group_members, read_group_metadata, read_metadata
-    from ..volume import _tmp_name
+    from ..archive import read_metadata, unpack_group
 
     path = Path(path)
     if path.suffix.lower() == ".scnmgroup":
-        metas, interactions = read_group_metadata(path)  # validated; raises naming the file
-        members, _ = _group_members(path)
         folder = worker(state).session_dir / f"group_{_safe_name(path.stem)}_{state.models.next_key}"
         folder.mkdir(parents=True, exist_ok=True)
+        members, interactions = unpack_group(path, folder)  # validated; raises naming the file
         keys = []
-        for (base, data), meta in zip(members, metas):
-            member = folder / f"{_safe_name(Path(base).stem)}.scnm"
-            tmp = _tmp_name(member)
-            tmp.write_bytes(data)
-            tmp.replace(member)
+        for member, meta in members:
             e = _entry_from_metadata(state, meta, member)
             e.path = None  # saved on its own only when the user saves it
             keys.append(_add_loaded(state, e))
