@@ -365,7 +365,8 @@ def feature_colour(feature: str) -> tuple[float, float, float]:
     return PALETTE[zlib.crc32(str(feature).encode("utf-8")) % len(PALETTE)]
 
 
-def _safe(name: str) -> str:
+def material_name(name: str) -> str:
+    """A feature name made safe as an .obj object / material name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "feature"
 
 
@@ -380,7 +381,7 @@ def write_obj(path: str | os.PathLike, mesh: Mesh, *, feature: str = "feature",
 
     path = Path(path)
     colour = tuple(colour) if colour is not None else feature_colour(feature)
-    mat = _safe(feature)
+    mat = material_name(feature)
     mtl = path.with_suffix(".mtl")
     r, g, bl = (float(c) for c in colour)
     head = [f"# ais_like mesh of {feature}: {len(mesh.pieces)} pieces, {mesh.n_vertices} vertices, {mesh.n_faces} faces",
@@ -392,8 +393,8 @@ def write_obj(path: str | os.PathLike, mesh: Mesh, *, feature: str = "feature",
     base = 1
     for i, p in enumerate(mesh.pieces, 1):
         parts.append(f"o {mat}_{i}\nusemtl {mat}\n")
-        parts.append(_rows("v", p.vertices, "%.2f"))
-        parts.append(_rows("vn", p.normals, "%.4f"))
+        parts.append(obj_rows("v", p.vertices, "%.2f"))
+        parts.append(obj_rows("vn", p.normals, "%.4f"))
         f = p.faces.astype(np.int64) + base
         fv = np.repeat(f, 2, axis=1)
         parts.append(("f %d//%d %d//%d %d//%d\n" * len(f)) % tuple(fv.ravel().tolist()) if len(f) else "")
@@ -404,7 +405,8 @@ def write_obj(path: str | os.PathLike, mesh: Mesh, *, feature: str = "feature",
     return path
 
 
-def _rows(tag: str, a: np.ndarray, fmt: str) -> str:
+def obj_rows(tag: str, a: np.ndarray, fmt: str) -> str:
+    """Lines ``<tag> x y z`` of an (n, 3) array in .obj text (in blocks: bounded memory)."""
     if not len(a):
         return ""
     line = f"{tag} {fmt} {fmt} {fmt}\n"

@@ -14,13 +14,13 @@ vertices are x, y, z in Å with the origin at the centre of voxel (0, 0, 0), the
 from __future__ import annotations
 
 import math
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import AisLikeError, InputError
+from ..mesh import material_name, obj_rows
 from .actions import handler
 
 DEBOUNCE_S = 0.3
@@ -486,10 +486,6 @@ def render_export_obj(state, path) -> None:
 # Export
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "feature"
-
-
 def icosphere(subdivisions: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """A unit sphere: (vertices float32 (n, 3), faces int32 (m, 3) counter-clockwise seen from
     outside). 0 -> 12 vertices, 1 -> 42, 2 -> 162."""
@@ -542,7 +538,7 @@ def scene_objects(state) -> list[dict]:
     items, used = [], set()
 
     def unique(name):
-        base, k = _safe(name), 2
+        base, k = material_name(name), 2
         out = base
         while out in used:
             out, k = f"{base}_{k}", k + 1
@@ -560,13 +556,6 @@ def scene_objects(state) -> list[dict]:
                           "source": Path(p["path"]).name, "single": True,
                           "pieces": [particle_geometry(p["xyz"], p["radius"])]})
     return items
-
-
-def _rows(tag: str, a: np.ndarray, fmt: str) -> str:
-    if not len(a):
-        return ""
-    line = f"{tag} {fmt} {fmt} {fmt}\n"
-    return (line * len(a)) % tuple(np.asarray(a, np.float64).ravel().tolist())
 
 
 def write_scene_obj(path, items) -> Path:
@@ -593,8 +582,8 @@ def write_scene_obj(path, items) -> Path:
         for k, (v, f, n) in enumerate(it["pieces"], 1):
             oname = name if it.get("single") else f"{name}_{k}"
             parts.append(f"o {oname}\nusemtl {name}\n")
-            parts.append(_rows("v", v, "%.2f"))
-            parts.append(_rows("vn", n, "%.4f"))
+            parts.append(obj_rows("v", v, "%.2f"))
+            parts.append(obj_rows("vn", n, "%.4f"))
             fv = np.repeat(np.asarray(f, np.int64) + base, 2, axis=1)
             parts.append(("f %d//%d %d//%d %d//%d\n" * len(fv)) % tuple(fv.ravel().tolist()) if len(fv) else "")
             base += len(v)
