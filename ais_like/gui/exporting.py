@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..errors import AisLikeError, Cancelled, InputError
 from .actions import handler
+from .modelling import session_interactions
 
 IDLE_CLOSE_S = 600.0  # close the Dask workers after this long without an export
 POST_EVERY_S = 0.1  # in-process jobs post progress to the main thread at most this often
@@ -150,33 +151,6 @@ def _titles_of(files) -> list[str]:
     return [str(read_metadata(f).get("title", "model")) for f in files]
 
 
-def interaction_set(state, chosen: list, titles: list[str]):
-    """The session's interactions and emit/absorb flags among the ``chosen`` entries, as the
-    core's :class:`ais_like.interactions.InteractionSet` over the model files' titles (the titles
-    the outputs are named by). Returns ``(InteractionSet, notes)``; ``notes`` names the
-    interactions left out because a model is not exported."""
-    from ..interactions import InteractionSet, interaction_from_dict
-
-    by_name: dict[str, str] = {}
-    for entry, title in zip(chosen, titles):
-        by_name[entry.key] = title
-        by_name.setdefault(entry.title, title)
-        by_name.setdefault(title, title)
-    items, notes = [], []
-    for i, d in enumerate(state.models.interactions):
-        parent, partner = by_name.get(str(d.get("parent"))), by_name.get(str(d.get("partner")))
-        if parent is None or partner is None:
-            notes.append(f"interaction {d.get('parent')} -> {d.get('partner')} left out: "
-                         "both models must be exported")
-            continue
-        item = {k: d[k] for k in ("kind", "radius_nm", "threshold") if k in d}
-        items.append(interaction_from_dict({"parent": parent, "partner": partner, **item}, f"interaction {i + 1}"))
-    emit = {t for e, t in zip(chosen, titles) if getattr(e, "emit", False)}
-    absorb = {t for e, t in zip(chosen, titles) if getattr(e, "absorb", False)}
-    return InteractionSet(emit=frozenset(emit), absorb=frozenset(absorb), interactions=tuple(items),
-                          mode=state.models.interaction_mode or "2d"), notes
-
-
 def pick_params(ex) -> dict:
     """``Settings.pick`` / :func:`ais_like.picking.pick_file` keyword arguments from the tab, the
     names and defaults of ``ais-like pick`` (0 means "not given" for sizes and counts)."""
@@ -227,7 +201,7 @@ def build_plans(state) -> tuple[list, list[str]]:
     entries = [m for m, _, _ in chosen]
     files = [str(f) for _, f, _ in chosen]
     titles = _titles_of(files)
-    spec, notes = interaction_set(state, entries, titles)
+    spec, notes = session_interactions(state, entries, titles)
     pick = pick_params(ex) if ex.pick else None
     mesh = mesh_params(ex) if ex.mesh else None
     groups: dict = {}

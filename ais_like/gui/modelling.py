@@ -323,6 +323,35 @@ def save_model(state, key: str, path) -> None:
 # Interactions
 
 
+def session_interactions(state, chosen: list, titles: list[str]):
+    """The session's interactions and emit/absorb flags among the ``chosen`` entries, as the
+    core's :class:`ais_like.interactions.InteractionSet` over ``titles`` (one per chosen entry:
+    the titles outputs are named by). Interactions name models by title or by key. Returns
+    ``(InteractionSet, notes)``; ``notes`` names the interactions left out because one of their
+    models is not among the chosen. The live preview and exports both build theirs here, so
+    they apply the same interactions."""
+    from ..interactions import InteractionSet, interaction_from_dict
+
+    by_name: dict[str, str] = {}
+    for entry, title in zip(chosen, titles):
+        by_name[entry.key] = title
+        by_name.setdefault(entry.title, title)
+        by_name.setdefault(title, title)
+    items, notes = [], []
+    for i, d in enumerate(state.models.interactions):
+        parent, partner = by_name.get(str(d.get("parent"))), by_name.get(str(d.get("partner")))
+        if parent is None or partner is None:
+            notes.append(f"interaction {d.get('parent')} -> {d.get('partner')} left out: "
+                         "both models must be exported")
+            continue
+        item = {k: d[k] for k in ("kind", "radius_nm", "threshold") if k in d}
+        items.append(interaction_from_dict({"parent": parent, "partner": partner, **item}, f"interaction {i + 1}"))
+    emit = {t for e, t in zip(chosen, titles) if getattr(e, "emit", False)}
+    absorb = {t for e, t in zip(chosen, titles) if getattr(e, "absorb", False)}
+    return InteractionSet(emit=frozenset(emit), absorb=frozenset(absorb), interactions=tuple(items),
+                          mode=state.models.interaction_mode or "2d"), notes
+
+
 @handler("add_interaction")
 def add_interaction(state, parent: str, partner: str, kind: str = "colocalize", radius_nm: float = 10.0,
                     threshold: float = 0.5) -> None:

@@ -61,19 +61,13 @@ def can_predict(entry) -> bool:
 def interaction_set(state, titles=None):
     """The session's interactions as an :class:`ais_like.interactions.InteractionSet`: emit/absorb
     flags of active models, and the listed interactions whose two models are among ``titles``
-    (all active models' titles when None)."""
-    from ..interactions import Interaction, InteractionSet
+    (all active models' titles when None); see :func:`ais_like.gui.modelling.session_interactions`."""
+    from .modelling import session_interactions
 
     active = [e for e in state.models.entries if e.active]
     avail = set(titles) if titles is not None else {e.title for e in active}
-    items = []
-    for d in state.models.interactions:
-        if d.get("parent") in avail and d.get("partner") in avail:
-            items.append(Interaction(d["parent"], d["partner"], d.get("kind", "colocalize"),
-                                     float(d.get("radius_nm", 10.0)), float(d.get("threshold", 0.5))))
-    return InteractionSet(emit=frozenset(e.title for e in active if e.emit and e.title in avail),
-                          absorb=frozenset(e.title for e in active if e.absorb and e.title in avail),
-                          interactions=tuple(items), mode=state.models.interaction_mode)
+    chosen = [e for e in active if e.title in avail]
+    return session_interactions(state, chosen, [e.title for e in chosen])[0]
 
 
 class Preview:
