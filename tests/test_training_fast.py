@@ -78,14 +78,22 @@ def test_fft_training_equals_direct_training():
 def test_bf16_copy_keeps_head_and_weights_float32():
     base = _model()
     twin = training_copy(base, bf16=True)
-    convs = [layer for layer in twin.layers if type(layer).__name__ == "Conv2D"]
-    assert [c.dtype_policy.name for c in convs] == ["mixed_bfloat16", "mixed_bfloat16", "float32"]
+    convs = [layer for layer in twin.layers if "Conv2D" in type(layer).__name__]
+    assert [c.dtype_policy.name for c in convs] == ["mixed_bfloat16"] * 3
+    # the head convolves in bfloat16 but its sigmoid runs in float32, and so does what follows
+    assert type(convs[-1]).__name__ == "Bf16LogitsConv2D"
     assert twin.layers[-1].dtype_policy.name == "float32"  # the upsampling after the sigmoid head
     assert all(w.dtype == np.float32 for w in twin.get_weights())
     x = np.random.default_rng(2).normal(size=(2, 32, 32, 1)).astype(np.float32)
     out = np.asarray(twin(x))
     assert out.dtype == np.float32
     assert np.abs(out - np.asarray(base(x))).max() < 0.05
+    # float32 sigmoid: probabilities are not rounded to bfloat16's 8-bit mantissa
+    bits = out.view(np.uint32)
+    assert np.any(bits & 0xFFFF)
+    # the head without bfloat16 elsewhere stays a plain float32 Conv2D
+    plain_head = [layer for layer in training_copy(base).layers if "Conv2D" in type(layer).__name__][-1]
+    assert type(plain_head).__name__ == "Conv2D" and plain_head.dtype_policy.name == "float32"
     res = train(twin, _set(), epochs=4, batch_size=8, learning_rate=0.01)
     assert res.history["loss"][-1] < res.history["loss"][0]
 
