@@ -18,9 +18,14 @@ falls on all of them alike. Variants:
 - ``xla``, ``bf16``, ``fft`` and ``+`` combinations: ``training_copy`` with those options;
 - ``fit``: the plain model trained by ``model.fit(steps_per_execution=16)`` (whole epoch in one
   call, no per-batch Python): the per-batch overhead of our loop is ``plain - fit``;
-- ``seed1``: ``plain`` from other initial weights (seed 1): how much final losses differ
-  between two equally good float32 runs, the yardstick for "equal final loss"; ``seed1+bf16``
-  etc.: a variant from those weights.
+- ``seed1``, ``seed2``, ...: ``plain`` from other initial weights (that Keras seed): how much
+  final losses differ between equally good float32 runs, the yardstick for "equal final loss";
+  ``seed1+default``, ``seed2+bf16`` etc.: a variant from those weights.
+
+With several seeds, a paired summary follows the table: per variant, the mean over initial
+weights (``plain`` is seed 0) of the final losses in float32 and of the epoch time, next to
+float32 from the same weights, and the speed-up over Ais 1.2.40's recorded epoch times on this
+kind of machine (``AIS_EPOCH_S``, from the issue: 7.3 s Eman2, 16.5 s VGGNet M).
 
 Reported per variant: the first epoch (graph tracing / XLA compilation included), the median of
 the later epochs, the speed-up over ``plain`` (median over the later rounds of plain's epoch
@@ -34,6 +39,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -86,11 +92,14 @@ def make_variant(name: str, base, arch):
         return base, name, "float32, as compiled"
     parts = name.split("+")
     other = ""
-    if "seed1" in parts:  # other initial weights
-        parts.remove("seed1")
-        keras().utils.set_random_seed(1)
+    seeds = [p for p in parts if re.fullmatch(r"seed\d+", p)]
+    if seeds:  # other initial weights: seed1, seed2, ...
+        parts.remove(seeds[0])
+        keras().utils.set_random_seed(int(seeds[0][4:]))
         base = arch.create((None, None, 1))
-        other = ", other initial weights"
+        other = f", initial weights from {seeds[0]}"
+    if not parts:
+        return base, "plain", "float32, as compiled" + other
     if parts == ["default"]:
         sp = training_speedups(base)
     else:
@@ -170,12 +179,50 @@ def bench_arch(title: str, variants: list[str], epochs: int, ts, held, log) -> l
     return out
 
 
+AIS_EPOCH_S = {"Eman2": 7.3, "VGGNet M": 16.5}  # Ais 1.2.40, TensorFlow 2.15, same machine type
+
+
+def paired_summary(results: list[dict]) -> list[str]:
+    """Markdown rows: per architecture and variant (``default``, ``bf16``, ...), the float32
+    losses and epoch times averaged over the initial weights run both in float32 and that way."""
+    def split(name):
+        parts = name.split("+")
+        seed = next((p for p in parts if p.startswith("seed") and p[4:].isdigit()), "seed0")
+        rest = "+".join(p for p in parts if p != seed and p != "plain") or "float32"
+        return seed, rest
+
+    lines = []
+    for arch in dict.fromkeys(r["arch"] for r in results):
+        rows = {split(r["variant"]): r for r in results if r["arch"] == arch}
+        for kind in dict.fromkeys(k for _, k in rows if k != "float32"):
+            seeds = sorted(s for s, k in rows if k == kind and (s, "float32") in rows)
+            if len(seeds) < 2:
+                continue
+            pair = [(rows[(s, "float32")], rows[(s, kind)]) for s in seeds]
+            def mean(key, i):
+                return float(np.mean([p[i][key] for p in pair]))
+            ref = AIS_EPOCH_S.get(arch)
+            vs_ais = f"{ref / mean('median_epoch_s', 1):.2f}x" if ref else "-"
+            lines.append(
+                f"| {arch} | {kind} | {len(seeds)} ({', '.join(seeds)}) | {mean('median_epoch_s', 0):.2f} | "
+                f"{mean('median_epoch_s', 1):.2f} | {np.median([p[0]['median_epoch_s'] / p[1]['median_epoch_s'] for p in pair]):.2f}x | "
+                f"{vs_ais} | {mean('final_train_loss', 0):.4f} / {mean('final_train_loss', 1):.4f} | "
+                f"{mean('fp32_loss_train', 0):.4f} / {mean('fp32_loss_train', 1):.4f} | "
+                f"{mean('fp32_loss_heldout', 0):.4f} / {mean('fp32_loss_heldout', 1):.4f} |")
+    if lines:
+        lines = ["| architecture | variant | initial weights | float32 epoch (s) | variant epoch (s) | "
+                 "vs float32 | vs Ais 1.2.40 | last epoch loss, fp32 / variant | fp32 loss training, "
+                 "fp32 / variant | fp32 loss held-out, fp32 / variant |",
+                 "|---|---|---|---|---|---|---|---|---|---|"] + lines
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", default="Eman2,VGGNet M")
     ap.add_argument("--variants", default="plain,default",
                     help="comma-separated: plain, default, fit, seed1, xla, bf16, fft and + combinations "
-                         "(e.g. fft+xla, seed1+bf16)")
+                         "(e.g. fft+xla, seed1+bf16, seed2+default)")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--tiles", type=int, default=512)
     ap.add_argument("--json", default=None)
@@ -204,6 +251,10 @@ def main(argv=None) -> int:
     for r in results:
         print(f"| {r['arch']} | {r['variant']} | {r['what']} | {r['first_epoch_s']} | {r['median_epoch_s']} | "
               f"{r['speedup_vs_plain']}x | {r['final_train_loss']} | {r['fp32_loss_train']} | {r['fp32_loss_heldout']} |")
+    summary = paired_summary(results)
+    if summary:
+        print("\nMeans over initial weights (each run in float32 and in the variant):\n")
+        print("\n".join(summary))
     print(f"\nload average at start {head['load_start']}, at end {head['load_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": head, "results": results}, indent=1))
