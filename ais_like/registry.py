@@ -1,8 +1,9 @@
 """The model library: architecture plugins discovered from files, listed without importing Keras.
 
 A plugin is one Python file with module-level constants ``title`` (str), ``include``
-(bool: listed by default) and ``divisor`` (int: input height and width must be multiples of it;
-default 1), and a function ``create(input_shape)`` that returns a compiled Keras
+(bool: listed by default), ``divisor`` (int: input height and width must be multiples of it;
+default 1) and ``learning_rate`` (float: Adam's default for this network, used when the user gives
+none; default 1e-3), and a function ``create(input_shape)`` that returns a compiled Keras
 model with a sigmoid output of the input's height and width (or an object following the
 non-Keras contract in ``ais_like.custom_model``). Plugins come from the built-in ``models``
 package and from a user folder (``$AIS_LIKE_ARCHITECTURES`` or
@@ -30,6 +31,7 @@ class Architecture:
     path: Path
     description: str = ""
     divisor: int = 1  # input height and width must be multiples of this (2 ** number of poolings)
+    learning_rate: float = 1e-3  # Adam's default for this network (training.DEFAULT_LEARNING_RATE)
 
     @property
     def module_name(self) -> str:
@@ -84,7 +86,7 @@ def read_plugin(path: Path) -> Architecture | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            if name in ("title", "include", "divisor"):
+            if name in ("title", "include", "divisor", "learning_rate"):
                 try:
                     consts[name] = ast.literal_eval(node.value)
                 except ValueError:
@@ -101,7 +103,13 @@ def read_plugin(path: Path) -> Architecture | None:
         path=Path(path),
         description=(ast.get_docstring(tree) or "").strip().splitlines()[0] if ast.get_docstring(tree) else "",
         divisor=int(consts["divisor"]) if isinstance(consts.get("divisor"), int) and consts["divisor"] > 0 else 1,
+        learning_rate=_positive_float(consts.get("learning_rate"), 1e-3),
     )
+
+
+def _positive_float(value, default: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < float("inf")
+    return float(value) if ok else default
 
 
 def list_architectures(all: bool = False, folders: list[Path] | None = None) -> list[Architecture]:

@@ -432,8 +432,8 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
     k = keras()
     k.utils.set_random_seed(int(seed))
     model = arch.create((None, None, 1))  # fully convolutional: whole slices at inference
-    if loss is not None and not hasattr(model, "save_h5"):
-        compile_for_training(model, learning_rate, loss)
+    if loss is not None and not hasattr(model, "save_h5"):  # recompiled: keep the plugin's rate
+        compile_for_training(model, arch.learning_rate if learning_rate is None else learning_rate, loss)
     speedups = training_speedups(model, fast)
     trainee = training_copy(model, **speedups) if any(speedups.values()) else model
     result = train(trainee, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,

@@ -8,7 +8,9 @@ stride-2 transposed convolution, concatenation with the encoder's features at th
 from __future__ import annotations
 
 
-def build(input_shape, base: int, depth: int, name: str, dropout: float = 0.0):
+def build(input_shape, base: int, depth: int, name: str, dropout: float = 0.0, learning_rate=None):
+    """``depth`` levels from ``base`` filters; compiled with Adam(``learning_rate``) (the project
+    default when None)."""
     from ais_like.models._blocks import conv_stack, head, inputs, keras, up
     from ais_like.training import compile_for_training
 
@@ -28,4 +30,4 @@ def build(input_shape, base: int, depth: int, name: str, dropout: float = 0.0):
         x = up(x, w)
         x = L.Concatenate()([x, skips[level]])
         x = conv_stack(x, w, 2)
-    return compile_for_training(keras.Model(inp, head(x), name=name))
+    return compile_for_training(keras.Model(inp, head(x), name=name), learning_rate)

@@ -9,8 +9,9 @@ distinguishes it from UNet).
 from __future__ import annotations
 
 
-def build(input_shape, widths, convs, bottleneck, decoder_convs, name):
-    """widths[i] filters and convs[i] convolutions in encoder block i (one pool per block)."""
+def build(input_shape, widths, convs, bottleneck, decoder_convs, name, learning_rate=None):
+    """widths[i] filters and convs[i] convolutions in encoder block i (one pool per block);
+    compiled with Adam(``learning_rate``) (the project default when None)."""
     from ais_like.models._blocks import conv_stack, head, inputs, keras, up
     from ais_like.training import compile_for_training
 
@@ -23,4 +24,4 @@ def build(input_shape, widths, convs, bottleneck, decoder_convs, name):
     for w in reversed(widths):
         x = up(x, w)
         x = conv_stack(x, w, decoder_convs)
-    return compile_for_training(keras.Model(inp, head(x), name=name))
+    return compile_for_training(keras.Model(inp, head(x), name=name), learning_rate)

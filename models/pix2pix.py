@@ -7,9 +7,10 @@ follows the custom-model contract documented there (predict, train_on_batch, sav
 title = "Pix2pix"
 include = True
 divisor = 16
+learning_rate = 2e-4  # the generator's Adam (beta_1 0.5), as in the pix2pix paper
 
 
 def create(input_shape=(None, None, 1)):
     from ais_like.custom_model import Pix2Pix
 
-    return Pix2Pix(input_shape)
+    return Pix2Pix(input_shape, learning_rate=learning_rate)

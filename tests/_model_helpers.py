@@ -50,7 +50,15 @@ def contract(title: str, folder) -> dict:
     p2 = predict_slice(back, image, 10.0)
     return {"loss": loss, "shape": list(p1.shape), "min": float(p1.min()), "max": float(p1.max()),
             "finite": bool(np.isfinite(p1).all()), "max_diff": float(np.abs(p1 - p2).max()),
-            "params": int(model.count_params()), "loaded_params": int(back.model.count_params())}
+            "params": int(model.count_params()), "loaded_params": int(back.model.count_params()),
+            "learning_rate": _learning_rate(model), "plugin_learning_rate": arch.learning_rate}
+
+
+def _learning_rate(model) -> float:
+    """Adam's learning rate the model was compiled with (Keras model or custom model)."""
+    if hasattr(model, "save_h5"):
+        return float(model.learning_rate)
+    return float(np.asarray(model.optimizer.learning_rate))
 
 
 def check_contract(result: dict, title: str) -> None:
@@ -59,3 +67,5 @@ def check_contract(result: dict, title: str) -> None:
     assert result["finite"] and 0.0 <= result["min"] and result["max"] <= 1.0, (title, result)
     assert result["max_diff"] < 1e-5, (title, result)
     assert result["params"] == result["loaded_params"] > 0, (title, result)
+    # compiled with the learning rate the plugin declares (the default users get)
+    assert np.isclose(result["learning_rate"], result["plugin_learning_rate"], rtol=1e-6), (title, result)

@@ -26,3 +26,13 @@ def test_user_folder_plugins_and_hidden_ones(tmp_path, monkeypatch):
     assert arch.title == "My Net" and not arch.include and arch.description == "My net."
     with pytest.raises(InputError, match="unknown model architecture 'Nope'"):
         registry.get_architecture("Nope")
+
+
+def test_a_plugin_may_give_its_default_learning_rate(tmp_path, monkeypatch):
+    (tmp_path / "slow.py").write_text('title = "Slow Net"\nlearning_rate = 3e-4\ndef create(input_shape):\n    return None\n')
+    (tmp_path / "bad.py").write_text('title = "Bad LR"\nlearning_rate = -1\ndef create(input_shape):\n    return None\n')
+    monkeypatch.setenv("AIS_LIKE_ARCHITECTURES", str(tmp_path))
+    assert registry.get_architecture("Slow Net").learning_rate == 3e-4
+    assert registry.get_architecture("Bad LR").learning_rate == 1e-3  # nonsense: the project default
+    assert registry.get_architecture("UNet S").learning_rate == 1e-3
+    assert registry.get_architecture("VGGNet M").learning_rate == 3e-4

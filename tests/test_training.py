@@ -103,3 +103,49 @@ def test_train_feature_model_metadata():
     assert m["loss"] == pytest.approx(min(tm.result.history["val_loss"]))
     # the model takes whole slices of any size, not only tiles
     assert tm.model.predict_on_batch(np.zeros((1, 40, 60, 1), np.float32)).shape == (1, 40, 60, 1)
+
+
+def _membrane_tiles(n=96):
+    from ais_like import synthetic, tiles
+
+    tomo = synthetic.make_tomogram(shape=(40, 128, 128), apix=10.0, seed=0)
+    truth = tomo.labels["membrane"].astype(np.uint8)
+    return tiles.tiles_from_labels(tomo.volume.astype(np.float32), truth, synthetic.demo_slices(truth, 3), box=64,
+                                   n_tiles=n, positive_fraction=0.5, augment=True, seed=0, apix=10.0,
+                                   feature="Membrane")
+
+
+@pytest.mark.parametrize("seed", [4, 6])
+def test_vggnet_m_at_its_default_learning_rate_does_not_blow_up(seed):
+    """From these initial weights Adam at 1e-3 blew VGGNet M's activations up within a few
+    batches (sigmoid saturated at 0, loss flat for good); the plugin's default (3e-4) trains."""
+    from ais_like import registry
+    from ais_like.backend import keras
+
+    keras().utils.set_random_seed(seed)
+    model = registry.get_architecture("VGGNet M").create((None, None, 1))
+    ts = _membrane_tiles()
+    res = train(model, ts, epochs=1, batch_size=32, keep_best=False, seed=100)
+    p = np.asarray(model.predict(ts.images[:16, ..., None], verbose=0))
+    assert np.isfinite(p).all()
+    assert p.max() > 0.05, (p.max(), res.batch_losses)  # not saturated at 0 everywhere
+
+
+def test_a_plugins_default_learning_rate_is_kept_when_no_rate_is_given(tmp_path):
+    """Also when another loss makes train_feature_model recompile the model."""
+    (tmp_path / "slow.py").write_text(
+        'title = "Slow Tiny"\nlearning_rate = 3e-4\n\n'
+        "def create(input_shape):\n"
+        "    from ais_like.backend import keras\n"
+        "    from ais_like.training import compile_for_training\n"
+        "    k = keras()\n"
+        "    inp = k.Input(shape=input_shape)\n"
+        '    out = k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inp)\n'
+        "    return compile_for_training(k.Model(inp, out), learning_rate)\n")
+    ts = _set(n=16, box=16)
+    for loss in (None, "bce"):
+        tm = train_feature_model(ts, "Slow Tiny", epochs=1, batch_size=8, loss=loss, folders=[tmp_path])
+        assert tm.metadata["ais_like"]["training"]["learning_rate"] == pytest.approx(3e-4), loss
+    tm = train_feature_model(ts, "Slow Tiny", epochs=1, batch_size=8, loss="bce", learning_rate=5e-3,
+                             folders=[tmp_path])
+    assert tm.metadata["ais_like"]["training"]["learning_rate"] == pytest.approx(5e-3)

@@ -1,7 +1,7 @@
 """List the model architectures (plugins), or the installed model library; install models.
 
 Without options: every architecture with its title, whether it is listed by default
-(``include``), a one-line description and the folder it comes from (read from the plugin files;
+(``include``), its default learning rate, a one-line description and the folder it comes from (read from the plugin files;
 Keras is not imported). ``--installed``: the models in the local library with their metadata
 (``$AIS_LIKE_MODELS`` or ``~/.local/share/ais_like/models``). ``--install FILE.scnm``: check an
 archive completely (safe reading, metadata, the model loaded in safe mode) and copy it in.
@@ -30,7 +30,8 @@ def _architectures(show_all: bool) -> list[dict]:
     rows = []
     for a in registry.list_architectures(all=show_all):
         folder = a.path.parent.resolve()
-        rows.append({"title": a.title, "include": a.include, "description": a.description,
+        rows.append({"title": a.title, "include": a.include, "learning_rate": a.learning_rate,
+                     "description": a.description,
                      "source": "built-in" if folder == builtin else str(folder), "file": a.path.name})
     return rows
 
@@ -71,5 +72,5 @@ def run(args) -> int:
     width = max([len(r["title"]) for r in rows] + [5])
     for r in rows:
         flag = "" if r["include"] else " (hidden)"
-        print(f"{r['title']:<{width}}  {r['description']}{flag}  [{r['source']}]")
+        print(f"{r['title']:<{width}}  lr {r['learning_rate']:<7g} {r['description']}{flag}  [{r['source']}]")
     return 0

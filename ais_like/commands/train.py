@@ -25,7 +25,7 @@ def add_arguments(parser):
     g.add_argument("--epochs", type=int, default=20, help="training epochs (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=32, help="tiles per step (default: %(default)s)")
     g.add_argument("--learning-rate", type=float, default=None, metavar="LR",
-                   help="Adam's learning rate (default: the architecture's, 1e-3)")
+                   help="Adam's learning rate (default: the architecture's own, as `ais-like models` lists)")
     g.add_argument("--validation-split", type=float, default=0.1, metavar="F",
                    help="fraction of tiles held out to pick the best epoch (default: %(default)s; 0 = none)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="EPOCHS",

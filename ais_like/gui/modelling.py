@@ -81,7 +81,8 @@ def new_model(state, feature: str | None = None, architecture: str | None = None
     if feature and f is None:
         raise AisLikeError(f"no feature {feature!r} in the project")
     key = state.new_model_key()
-    entry = ModelEntry(key=key, title=title or feature or architecture, architecture=architecture, feature=feature)
+    entry = ModelEntry(key=key, title=title or feature or architecture, architecture=architecture, feature=feature,
+                       learning_rate=registry.get_architecture(architecture).learning_rate)
     if f is not None:
         entry.colour = tuple(float(c) for c in f.colour)
         entry.box_size = int(f.box_size)
@@ -130,6 +131,13 @@ def set_model(state, key: str, **fields) -> None:
             value = float(value)
             if not value > 0:
                 raise AisLikeError(f"the learning rate must be positive, got {value}")
+        elif name == "architecture":
+            from .. import registry
+
+            old, new = (registry.get_architecture(t) for t in (e.architecture, value))
+            value = new.title
+            if e.learning_rate == old.learning_rate:  # the old network's default: take the new one's
+                e.learning_rate = new.learning_rate
         elif name == "title":
             value = str(value).strip()
             if not value:
