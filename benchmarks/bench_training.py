@@ -20,7 +20,10 @@ falls on all of them alike. Variants:
   call, no per-batch Python): the per-batch overhead of our loop is ``plain - fit``;
 - ``seed1``, ``seed2``, ...: ``plain`` from other initial weights (that Keras seed): how much
   final losses differ between equally good float32 runs, the yardstick for "equal final loss";
-  ``seed1+default``, ``seed2+bf16`` etc.: a variant from those weights.
+  ``seed1+default``, ``seed2+bf16`` etc.: a variant from those weights;
+- ``rounded`` (``seed2+rounded``, ...): float32 training from the initial weights rounded once
+  to bfloat16: a float32 control for how far a perturbation of bfloat16's size alone moves
+  the final loss of this (chaotic) training.
 
 With several seeds, a paired summary follows the table: per variant, the mean over initial
 weights (``plain`` is seed 0) of the final losses in float32 and of the epoch time, next to
@@ -83,6 +86,13 @@ def training_sets(n_tiles: int, n_held: int, seed: int = 0):
 OPTIONS = {"xla": "jit_compile", "bf16": "bf16", "fft": "fft"}
 
 
+def bf16_rounded(a: np.ndarray) -> np.ndarray:
+    """float32 values rounded to the nearest bfloat16 (ties to even), as float32."""
+    u = np.ascontiguousarray(a, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
+    return u.astype(np.uint32).view(np.float32).reshape(np.shape(a))
+
+
 def make_variant(name: str, base, arch):
     """(model to train, how it is trained, description)."""
     from ais_like.backend import keras
@@ -98,6 +108,10 @@ def make_variant(name: str, base, arch):
         keras().utils.set_random_seed(int(seeds[0][4:]))
         base = arch.create((None, None, 1))
         other = f", initial weights from {seeds[0]}"
+    if "rounded" in parts:  # a float32 control: the same start, perturbed as bfloat16 perturbs it
+        parts.remove("rounded")
+        base.set_weights([bf16_rounded(w) for w in base.get_weights()])
+        other += ", initial weights rounded to bfloat16"
     if not parts:
         return base, "plain", "float32, as compiled" + other
     if parts == ["default"]:
