@@ -36,11 +36,26 @@ def gui_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run_gui(code: str, *, timeout: float = 300, cwd=None, env: dict | None = None) -> dict:
-    """Run ``code`` (after PRELUDE) in a new Python; return the object it passed to result()."""
+# The demo project in a real window: ``s`` (AppState), ``h`` (Harness), ``actions``, ``np``.
+DEMO_WINDOW = """
+import numpy as np
+from ais_like.commands.gui import demo_project
+from ais_like.gui import actions
+from ais_like.gui.state import AppState
+from ais_like.gui.testing import Harness
+s = AppState()
+actions.apply(s, "open_project", path=demo_project({folder!r}))
+h = Harness(s)
+"""
+
+
+def run_gui(code: str, *, timeout: float = 300, cwd=None, env: dict | None = None, demo_in=None) -> dict:
+    """Run ``code`` (after PRELUDE) in a new Python; return the object it passed to result().
+    ``demo_in``: a folder for the demo project, opened in a window (:data:`DEMO_WINDOW`) first."""
     if not os.environ.get("DISPLAY"):
         pytest.skip("no X display (run under Xvfb: pytest-xvfb starts one)")
-    script = PRELUDE + textwrap.dedent(code)
+    demo = DEMO_WINDOW.format(folder=str(demo_in)) if demo_in is not None else ""
+    script = PRELUDE + demo + textwrap.dedent(code)
     proc = subprocess.run([sys.executable, "-c", script], cwd=cwd or ROOT, env=gui_env(env),
                           capture_output=True, text=True, timeout=timeout)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]

@@ -11,16 +11,8 @@ pytestmark = pytest.mark.gui
 
 
 def test_demo_window_shows_slice_and_annotations_and_navigates(tmp_path):
-    res = run_gui(f"""
+    res = run_gui(demo_in=tmp_path / "demo", code=f"""
         import sys
-        import numpy as np
-        from ais_like.gui.testing import Harness
-        from ais_like.gui.state import AppState
-        from ais_like.gui import actions
-        from ais_like.commands.gui import demo_project
-        s = AppState()
-        actions.apply(s, "open_project", path=demo_project({str(tmp_path / 'demo')!r}))
-        h = Harness(s)
         ann = s.dataset.annotations
         z = ann.annotated_slices("membrane")[0]
         actions.apply(s, "set_z", z=z)
@@ -142,15 +134,7 @@ def test_the_loop_knows_when_it_may_sleep(tmp_path):
 
 
 def test_unchanged_canvas_is_copied_not_redrawn_and_looks_the_same(tmp_path):
-    res = run_gui(f"""
-        import numpy as np
-        from ais_like.gui.testing import Harness
-        from ais_like.gui.state import AppState
-        from ais_like.gui import actions
-        from ais_like.commands.gui import demo_project
-        s = AppState()
-        actions.apply(s, "open_project", path=demo_project({str(tmp_path / 'demo')!r}))
-        h = Harness(s)
+    res = run_gui(demo_in=tmp_path / "demo", code=f"""
         r = h.app.slice_renderer
         h.step(3)
         a = h.screenshot()

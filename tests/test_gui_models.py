@@ -426,17 +426,8 @@ def test_worker_trains_predicts_stops_saves_and_reports_bad_files(tmp_path):
 @pytest.mark.gui
 @pytest.mark.slow
 def test_window_create_train_and_see_the_prediction(tmp_path):
-    r = run_gui(f"""
+    r = run_gui(demo_in=tmp_path / "demo", code=f"""
         import sys, time
-        import numpy as np
-        from ais_like.gui.testing import Harness
-        from ais_like.gui.state import AppState
-        from ais_like.gui import actions
-        from ais_like.commands.gui import demo_project
-
-        s = AppState()
-        actions.apply(s, "open_project", path=demo_project({str(tmp_path / 'demo')!r}))
-        h = Harness(s)
         s.extra["select_tab"] = "Models"
         h.step(3)
 
