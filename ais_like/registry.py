@@ -23,6 +23,8 @@ from pathlib import Path
 
 from .errors import InputError
 
+DEFAULT_LEARNING_RATE = 1e-3  # Adam's, for a plugin that does not give its own
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -31,7 +33,7 @@ class Architecture:
     path: Path
     description: str = ""
     divisor: int = 1  # input height and width must be multiples of this (2 ** number of poolings)
-    learning_rate: float = 1e-3  # Adam's default for this network (training.DEFAULT_LEARNING_RATE)
+    learning_rate: float = DEFAULT_LEARNING_RATE  # Adam's default for this network
 
     @property
     def module_name(self) -> str:
@@ -103,7 +105,7 @@ def read_plugin(path: Path) -> Architecture | None:
         path=Path(path),
         description=(ast.get_docstring(tree) or "").strip().splitlines()[0] if ast.get_docstring(tree) else "",
         divisor=int(consts["divisor"]) if isinstance(consts.get("divisor"), int) and consts["divisor"] > 0 else 1,
-        learning_rate=_positive_float(consts.get("learning_rate"), 1e-3),
+        learning_rate=_positive_float(consts.get("learning_rate"), DEFAULT_LEARNING_RATE),
     )
 
 

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
-
-DEFAULT_LEARNING_RATE = 1e-3
+from .registry import DEFAULT_LEARNING_RATE  # the plugins' default, ours too
 DEFAULT_LOSS = "bce_dice"
 
 
@@ -185,7 +184,8 @@ def training_copy(model, *, fft: bool = False, bf16: bool = False, jit_compile: 
     and learning rate: ``fft`` computes large-kernel convolutions (7 x 7 and up, odd, "same",
     stride 1) through the FFT (:class:`ais_like.fftlayer.FFTConv2D`, float32); ``bf16`` computes
     the other layers in bfloat16 (Keras's "mixed_bfloat16" policy: float32 variables and
-    optimizer; the probability head, what follows it, and the loss stay float32);
+    optimizer; the probability head convolves in bfloat16 too, but its sigmoid, what follows it
+    and the loss stay float32);
     ``jit_compile`` compiles the training step with XLA. Train the copy, then copy its weights
     back (``model.set_weights(copy.get_weights())``): the weights are float32 in both.
     """
