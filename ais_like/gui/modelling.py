@@ -72,17 +72,19 @@ def new_model(state, feature: str | None = None, architecture: str | None = None
     from .. import registry
 
     architecture = architecture or state.models.new_architecture
-    titles = {a.title.lower(): a.title for a in registry.list_architectures(all=True)}
-    if str(architecture).lower() not in titles:
-        raise AisLikeError(f"unknown architecture {architecture!r} (have: {', '.join(sorted(titles.values()))})")
-    architecture = titles[str(architecture).lower()]
+    archs = {a.title.lower(): a for a in registry.list_architectures(all=True)}
+    arch = archs.get(str(architecture).lower())
+    if arch is None:
+        have = ", ".join(sorted(a.title for a in archs.values()))
+        raise AisLikeError(f"unknown architecture {architecture!r} (have: {have})")
+    architecture = arch.title
     feature = feature or state.models.new_feature or state.annotation.feature
     f = state.project.features.get(feature) if feature else None
     if feature and f is None:
         raise AisLikeError(f"no feature {feature!r} in the project")
     key = state.new_model_key()
     entry = ModelEntry(key=key, title=title or feature or architecture, architecture=architecture, feature=feature,
-                       learning_rate=registry.get_architecture(architecture).learning_rate)
+                       learning_rate=arch.learning_rate)
     if f is not None:
         entry.colour = tuple(float(c) for c in f.colour)
         entry.box_size = int(f.box_size)
