@@ -93,6 +93,13 @@ def bf16_rounded(a: np.ndarray) -> np.ndarray:
     return u.astype(np.uint32).view(np.float32).reshape(np.shape(a))
 
 
+def split_variant(name: str) -> tuple[int, list[str]]:
+    """(initial-weights seed, the other parts) of a variant name: "seed2+bf16" -> (2, ["bf16"])."""
+    parts = name.split("+")
+    seeds = [p for p in parts if re.fullmatch(r"seed\d+", p)]
+    return (int(seeds[0][4:]) if seeds else 0), [p for p in parts if p not in seeds[:1]]
+
+
 def make_variant(name: str, base, arch):
     """(model to train, how it is trained, description)."""
     from ais_like.backend import keras
@@ -100,14 +107,12 @@ def make_variant(name: str, base, arch):
 
     if name in ("plain", "fit"):
         return base, name, "float32, as compiled"
-    parts = name.split("+")
+    seed, parts = split_variant(name)
     other = ""
-    seeds = [p for p in parts if re.fullmatch(r"seed\d+", p)]
-    if seeds:  # other initial weights: seed1, seed2, ...
-        parts.remove(seeds[0])
-        keras().utils.set_random_seed(int(seeds[0][4:]))
+    if seed:  # other initial weights: seed1, seed2, ...
+        keras().utils.set_random_seed(seed)
         base = arch.create((None, None, 1))
-        other = f", initial weights from {seeds[0]}"
+        other = f", initial weights from seed{seed}"
     if "rounded" in parts:  # a float32 control: the same start, perturbed as bfloat16 perturbs it
         parts.remove("rounded")
         base.set_weights([bf16_rounded(w) for w in base.get_weights()])
@@ -200,10 +205,8 @@ def paired_summary(results: list[dict]) -> list[str]:
     """Markdown rows: per architecture and variant (``default``, ``bf16``, ...), the float32
     losses and epoch times averaged over the initial weights run both in float32 and that way."""
     def split(name):
-        parts = name.split("+")
-        seed = next((p for p in parts if p.startswith("seed") and p[4:].isdigit()), "seed0")
-        rest = "+".join(p for p in parts if p != seed and p != "plain") or "float32"
-        return seed, rest
+        seed, parts = split_variant(name)
+        return f"seed{seed}", "+".join(p for p in parts if p != "plain") or "float32"
 
     lines = []
     for arch in dict.fromkeys(r["arch"] for r in results):
