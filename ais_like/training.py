@@ -193,7 +193,7 @@ def training_copy(model, *, fft: bool = False, bf16: bool = False, jit_compile: 
 
     k = keras()
     copy = clone_faster(model, fft=fft, bf16=bf16, bf16_head=bf16)
-    lr = float(np.asarray(model.optimizer.learning_rate))
+    lr = learning_rate_of(model)
     copy.compile(optimizer=k.optimizers.Adam(learning_rate=lr), loss=model.loss, jit_compile=False)
     if jit_compile:
         # XLA for the training (and validation) steps only: predictions between batches (the
@@ -242,6 +242,13 @@ class TrainResult:
     epochs_run: int = 0
     seconds: float = 0.0
     seconds_per_epoch: list = field(default_factory=list)
+
+
+def learning_rate_of(model) -> float:
+    """The learning rate a compiled model (or custom model) trains with."""
+    if hasattr(model, "save_h5"):  # ais_like.custom_model contract
+        return float(model.learning_rate)
+    return float(np.asarray(model.optimizer.learning_rate))
 
 
 def set_learning_rate(model, learning_rate: float) -> None:
@@ -440,13 +447,10 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
                    validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed)
     if trainee is not model:
         model.set_weights(trainee.get_weights())
-        model.optimizer.learning_rate = float(np.asarray(trainee.optimizer.learning_rate))
+        set_learning_rate(model, learning_rate_of(trainee))
         if callback is not None:
             callback.model = model
-    if hasattr(model, "save_h5"):
-        lr = model.learning_rate
-    else:
-        lr = float(np.asarray(model.optimizer.learning_rate))
+    lr = learning_rate_of(model)
     monitor = "val_loss" if "val_loss" in result.history else "loss"
     final = result.history[monitor][result.best_epoch] if result.best_epoch >= 0 else float("nan")
     pre = dict(trainset.meta.get("preprocess") or {"normalisation": trainset.normalisation, "clamp": 4.0})

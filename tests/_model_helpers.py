@@ -33,6 +33,7 @@ def contract(title: str, folder) -> dict:
     from ais_like.archive import LoadedModel, load_scnm, make_metadata, save_scnm
     from ais_like.registry import get_architecture
     from ais_like.segment import predict_slice
+    from ais_like.training import learning_rate_of
 
     rng = np.random.default_rng(0)
     arch = get_architecture(title)
@@ -51,14 +52,7 @@ def contract(title: str, folder) -> dict:
     return {"loss": loss, "shape": list(p1.shape), "min": float(p1.min()), "max": float(p1.max()),
             "finite": bool(np.isfinite(p1).all()), "max_diff": float(np.abs(p1 - p2).max()),
             "params": int(model.count_params()), "loaded_params": int(back.model.count_params()),
-            "learning_rate": _learning_rate(model), "plugin_learning_rate": arch.learning_rate}
-
-
-def _learning_rate(model) -> float:
-    """Adam's learning rate the model was compiled with (Keras model or custom model)."""
-    if hasattr(model, "save_h5"):
-        return float(model.learning_rate)
-    return float(np.asarray(model.optimizer.learning_rate))
+            "learning_rate": learning_rate_of(model), "plugin_learning_rate": arch.learning_rate}
 
 
 def check_contract(result: dict, title: str) -> None:
