@@ -592,6 +592,9 @@ class _Runner:
         todo = list(range(len(self.plan.tasks)))
         wait = False
         while todo and not self.cancelling:
+            if self.cancel is not None and self.cancel.is_set():  # before any (more) task starts
+                self._start_cancel()
+                break
             busy = self._round(todo, wait)
             todo, wait = busy, True  # claimed by other runs: wait for them at the end
 
