@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from pathlib import Path
 from .errors import InputError
 
 DEFAULT_LEARNING_RATE = 1e-3  # Adam's, for a plugin that does not give its own
+DEFAULT_LOSS = "bce_dice"  # for a plugin that does not name its own
+SIGNATURES_FILE = "networks.json"  # in the built-in folder: network digest -> plugin title
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Architecture:
     description: str = ""
     divisor: int = 1  # input height and width must be multiples of this (2 ** number of poolings)
     learning_rate: float = DEFAULT_LEARNING_RATE  # Adam's default for this network
+    loss: str = DEFAULT_LOSS  # the loss it trains with by default ("bce", "dice", "bce_dice")
 
     @property
     def module_name(self) -> str:
@@ -88,7 +92,7 @@ def read_plugin(path: Path) -> Architecture | None:
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             name = node.targets[0].id
-            if name in ("title", "include", "divisor", "learning_rate"):
+            if name in ("title", "include", "divisor", "learning_rate", "loss"):
                 try:
                     consts[name] = ast.literal_eval(node.value)
                 except ValueError:
@@ -106,6 +110,7 @@ def read_plugin(path: Path) -> Architecture | None:
         description=(ast.get_docstring(tree) or "").strip().splitlines()[0] if ast.get_docstring(tree) else "",
         divisor=int(consts["divisor"]) if isinstance(consts.get("divisor"), int) and consts["divisor"] > 0 else 1,
         learning_rate=_positive_float(consts.get("learning_rate"), DEFAULT_LEARNING_RATE),
+        loss=consts["loss"] if consts.get("loss") in ("bce", "dice", "bce_dice") else DEFAULT_LOSS,
     )
 
 
@@ -143,3 +148,64 @@ def get_architecture(title: str, folders: list[Path] | None = None) -> Architect
             return a
     titles = ", ".join(repr(a.title) for a in archs)
     raise InputError(f"unknown model architecture {title!r}; available: {titles}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Which network a model file holds
+# ---------------------------------------------------------------------------------------------
+def network_digest(model) -> str | None:
+    """``ais_like.kerasconfig.signature`` of a built model (a custom model: of its generator)."""
+    from .kerasconfig import model_signature
+
+    net = getattr(model, "generator", model)
+    try:
+        return model_signature(net)
+    except Exception:
+        return None
+
+
+def plugin_digest(title: str, channels: int = 1) -> str | None:
+    """The network digest of the plugin ``title`` built for ``channels`` input channels (builds it)."""
+    return network_digest(get_architecture(title).create((None, None, channels)))
+
+
+def known_networks() -> dict[str, list[str]]:
+    """Network digest -> the built-in plugin titles that build it (one input channel; Ais's three
+    ezm-2d titles share a network), from ``models/networks.json`` (kept equal to the plugins by
+    tests/test_ais_fidelity.py). No Keras import."""
+    try:
+        table = json.loads((builtin_folder() / SIGNATURES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    nets = table.get("networks", {}) if isinstance(table, dict) else {}
+    return {str(k): [str(t) for t in v] for k, v in nets.items() if isinstance(v, list)}
+
+
+def network_title(digest: str | None, candidates=(), channels: int = 1) -> str | None:
+    """The plugin whose network has this digest, preferring one of ``candidates`` (e.g. the title
+    the metadata names): looked up in :func:`known_networks` for one channel, else by building
+    each candidate; None when none matches."""
+    if not digest:
+        return None
+    wanted = [str(c).strip().lower() for c in candidates if c]
+    if channels == 1:
+        titles = known_networks().get(digest)
+        if titles:
+            return next((t for t in titles if t.lower() in wanted), titles[0])
+    for title in candidates:
+        try:
+            if plugin_digest(title, channels) == digest:
+                return get_architecture(title).title
+        except Exception:
+            continue
+    return None
+
+
+def signature_table() -> dict:
+    """The contents ``models/networks.json`` should have (builds every built-in plugin)."""
+    nets: dict[str, list[str]] = {}
+    for a in list_architectures(all=True, folders=[builtin_folder()]):
+        nets.setdefault(plugin_digest(a.title), []).append(a.title)
+    return {"about": "network digest (ais_like.kerasconfig.signature, one input channel) -> the built-in plugin "
+                     "titles that build it; regenerate with ais_like.registry.signature_table() when a plugin changes",
+            "networks": dict(sorted(nets.items(), key=lambda kv: kv[1][0].lower()))}

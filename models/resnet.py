@@ -1,42 +1,28 @@
-"""ResNet: residual blocks in a two-level encoder-decoder (32 to 128 filters, about 1.1 M parameters).
+"""ResNet: Ais's residual network at full resolution (four residual blocks of 32 to 256 filters, 1.22 M parameters).
 
-A 5x5 stem, residual blocks (two 3x3 convolutions plus an identity or 1x1 shortcut) at full,
-half and quarter resolution (stride-2 convolutions down), transposed convolutions back up with
-the encoder's features added (additive skips), 1x1 sigmoid head.
+Each block: two linear 3x3 convolutions, added to a linear 1x1 projection of the block's input,
+then ReLU. No pooling: every block sees the whole slice at full resolution. A 1x1 sigmoid head.
+Layer for layer Ais 1.2.40's "ResNet".
 """
 
 title = "ResNet"
 include = True
-divisor = 4
+divisor = 1
 
 
-def _block(x, filters, strides=1):
-    from ais_like.models._blocks import keras
+def _block(x, filters):
+    from ais_like.models._layers import L, conv
 
-    L = keras.layers
-    shortcut = x
-    y = L.Conv2D(filters, 3, strides=strides, padding="same", activation="relu", kernel_initializer="he_normal")(x)
-    # zero-initialised last convolution: each block starts as its shortcut (keeps activations
-    # bounded without batch normalisation, which would behave differently on whole slices)
-    y = L.Conv2D(filters, 3, padding="same", kernel_initializer="zeros")(y)
-    if strides != 1 or x.shape[-1] != filters:
-        shortcut = L.Conv2D(filters, 1, strides=strides, padding="same", kernel_initializer="he_normal")(x)
-    return L.Activation("relu")(L.Add()([y, shortcut]))
+    y = conv(conv(x, filters, activation="linear"), filters, activation="linear")
+    shortcut = conv(x, filters, 1, activation="linear")
+    return L.Activation("relu")(L.Add()([shortcut, y]))
 
 
 def create(input_shape=(None, None, 1)):
-    from ais_like.models._blocks import conv, head, inputs, keras, up
-    from ais_like.training import compile_for_training
+    from ais_like.models._layers import image_input, model, sigmoid_head
 
-    L = keras.layers
-    inp = inputs(input_shape)
-    x = conv(inp, 32, 5)
-    s1 = x = _block(_block(x, 32), 32)
-    s2 = x = _block(_block(x, 64, strides=2), 64)
-    x = _block(_block(x, 128, strides=2), 128)
-    x = _block(x, 128)
-    x = L.Add()([up(x, 64), s2])
-    x = _block(x, 64)
-    x = L.Add()([up(x, 32), s1])
-    x = _block(x, 32)
-    return compile_for_training(keras.Model(inp, head(x), name="resnet"))
+    inp = image_input(input_shape)
+    x = inp
+    for f in (32, 64, 128, 256):
+        x = _block(x, f)
+    return model(inp, sigmoid_head(x), "resnet")

@@ -1,20 +1,23 @@
-"""VGGNet L, large: four pooling blocks (64 to 384 filters), about 13 M parameters.
+"""VGGNet L: Ais's large VGG encoder-decoder with batch normalisation (128 to 1024 filters, four pools, 38.2 M parameters).
 
-VGG-style 3x3 convolution blocks with 2x2 max-pools, then transposed convolutions back to full
-size and a sigmoid head (see models/_vgg.py).
+Per block two 3x3 convolutions, each followed by batch normalisation, and a 2x2 max-pool;
+dropout 0.25; per pool a 2x2 stride-2 transposed convolution, a 3x3 convolution and batch
+normalisation; a 1x1 sigmoid head. Layer for layer Ais 1.2.40's "VGGNet L".
 """
 
 title = "VGGNet L"
 include = True
 divisor = 16
-# No normalisation layers, 21 convolutions deep: Adam at 1e-3 blew the activations up (sigmoid
-# saturated, loss flat at ~1.54) from 4 of 4 random initialisations on the demo data, at 3e-4
-# from 1 of 4; at 1e-4 all 4 trained (benchmarks/RESULTS.md, "Default learning rates").
-learning_rate = 1e-4
 
 
 def create(input_shape=(None, None, 1)):
-    from ais_like.models._vgg import build
+    from ais_like.models._layers import L, conv_bn, image_input, model, pool, sigmoid_head, up
 
-    return build(input_shape, widths=[64, 128, 256, 384], convs=[2, 2, 3, 3], bottleneck=384, decoder_convs=2, name="vggnet_l",
-                 learning_rate=learning_rate)
+    inp = image_input(input_shape)
+    x = inp
+    for f in (128, 256, 512, 1024):
+        x = pool(conv_bn(conv_bn(x, f), f))
+    x = L.Dropout(0.25)(x)
+    for f in (1024, 512, 256, 128):
+        x = conv_bn(up(x, f), f)
+    return model(inp, sigmoid_head(x), "vggnet_l")

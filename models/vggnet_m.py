@@ -1,21 +1,22 @@
-"""VGGNet M, medium: three pooling blocks (64, 128, 256 filters), 4.9 M parameters (Ais: 5.05 M).
+"""VGGNet M: Ais's default network, a VGG encoder-decoder (128 to 512 filters, three pools, 5.05 M parameters).
 
-VGG-style 3x3 convolution blocks with 2x2 max-pools, then transposed convolutions back to full
-size and a sigmoid head (see models/_vgg.py).
+Two 3x3 convolutions per block, 2x2 max-pools, then per pool a 2x2 stride-2 transposed
+convolution (linear) and one 3x3 convolution (128, 64), the last transposed convolution down to
+one channel and a 1x1 sigmoid head. Layer for layer Ais 1.2.40's "VGGNet M".
 """
 
 title = "VGGNet M"
 include = True
 divisor = 8
-# Without normalisation layers, 17 convolutions deep, Adam at 1e-3 blew the activations up
-# (to ~1e8, sigmoid saturated, loss flat at ~1.54 for good) within the first few batches from
-# 10 of 14 random initialisations on the demo data (benchmarks/RESULTS.md, "Default learning
-# rates").
-learning_rate = 3e-4
 
 
 def create(input_shape=(None, None, 1)):
-    from ais_like.models._vgg import build
+    from ais_like.models._layers import conv, image_input, model, pool, sigmoid_head, up
 
-    return build(input_shape, widths=[64, 128, 256], convs=[2, 2, 3], bottleneck=256, decoder_convs=2, name="vggnet_m",
-                 learning_rate=learning_rate)
+    inp = image_input(input_shape)
+    x = inp
+    for f in (128, 256, 512):
+        x = pool(conv(conv(x, f), f))
+    x = conv(up(x, 128), 128)
+    x = conv(up(x, 64), 64)
+    return model(inp, sigmoid_head(up(x, 1)), "vggnet_m")

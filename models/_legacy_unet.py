@@ -11,7 +11,7 @@ from __future__ import annotations
 def build(input_shape, base: int, depth: int, name: str, dropout: float = 0.0, learning_rate=None):
     """``depth`` levels from ``base`` filters; compiled with Adam(``learning_rate``) (the project
     default when None)."""
-    from ais_like.models._blocks import conv_stack, head, inputs, keras, up
+    from ais_like.models._legacy_blocks import conv_stack, head, inputs, keras, up
     from ais_like.training import compile_for_training
 
     L = keras.layers

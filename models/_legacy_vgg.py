@@ -12,7 +12,7 @@ from __future__ import annotations
 def build(input_shape, widths, convs, bottleneck, decoder_convs, name, learning_rate=None):
     """widths[i] filters and convs[i] convolutions in encoder block i (one pool per block);
     compiled with Adam(``learning_rate``) (the project default when None)."""
-    from ais_like.models._blocks import conv_stack, head, inputs, keras, up
+    from ais_like.models._legacy_blocks import conv_stack, head, inputs, keras, up
     from ais_like.training import compile_for_training
 
     inp = inputs(input_shape)

@@ -1,7 +1,7 @@
 """Building blocks shared by the built-in architecture plugins (not a plugin itself).
 
 Everything here is backend-agnostic Keras 3 (``keras.layers``); shapes are channels-last
-(batch, height, width, channels). Plugins import this as ``ais_like.models._blocks``.
+(batch, height, width, channels). The ais_like 0.1 networks (models/legacy_*.py) import this as ``ais_like.models._legacy_blocks``.
 """
 
 from __future__ import annotations
