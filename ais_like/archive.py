@@ -500,7 +500,7 @@ def read_preview(path: str | os.PathLike) -> bytes | None:
 # ---------------------------------------------------------------------------------------------
 # Loading and saving one model
 # ---------------------------------------------------------------------------------------------
-def load_scnm(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
+def load_scnm(path: str | os.PathLike) -> LoadedModel:
     """Open a ``.scnm`` model (ours, Ais's, or older Ais's JSON + ``_weights.h5`` layout).
 
     The model is loaded in safe mode with a free input shape (whole slices of any size that is
@@ -517,12 +517,12 @@ def load_scnm(path: str | os.PathLike, compile: bool = False) -> LoadedModel:
         if weights is None:
             raise InputError(f"{path}: an older Ais model (JSON) without its weights file "
                              f"{path.name}_weights.h5 beside it")
-        return _load_model_bytes(str(path), meta, weights.read_bytes(), {}, compile)
+        return _load_model_bytes(str(path), meta, weights.read_bytes(), {})
     members = read_members(path)
-    return _loaded_from_members(str(path), members, compile)
+    return _loaded_from_members(str(path), members)
 
 
-def _loaded_from_members(source: str, members: dict[str, bytes], compile: bool) -> LoadedModel:
+def _loaded_from_members(source: str, members: dict[str, bytes]) -> LoadedModel:
     known = ("_weights.h5", "_metadata.json", "_slice.tiff", "_slice.tif", "_preview.png")
     for base in members:
         if not base.endswith(known):
@@ -532,10 +532,10 @@ def _loaded_from_members(source: str, members: dict[str, bytes], compile: bool) 
     weights = [k for k in members if k.endswith("_weights.h5")]
     if len(weights) != 1:
         raise InputError(f"{source}: expected one *_weights.h5 in the archive, found {len(weights)}")
-    return _load_model_bytes(source, meta, members[weights[0]], members, compile)
+    return _load_model_bytes(source, meta, members[weights[0]], members)
 
 
-def _load_model_bytes(source: str, meta: dict, h5: bytes, members: dict, compile: bool) -> LoadedModel:
+def _load_model_bytes(source: str, meta: dict, h5: bytes, members: dict) -> LoadedModel:
     from .modelio import load_h5
 
     arch_title = _architecture_candidate(meta)
@@ -543,16 +543,13 @@ def _load_model_bytes(source: str, meta: dict, h5: bytes, members: dict, compile
     try:
         h5_path = Path(tmp) / "model.h5"
         h5_path.write_bytes(h5)
-        model = load_h5(h5_path, compile=compile, source=source, architecture=arch_title)
+        model = load_h5(h5_path, source=source, architecture=arch_title)
     finally:
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)
     meta = dict(meta)
-    ours = dict(meta.get("ais_like") or {})
-    if arch_title and not ours.get("architecture") and _matches_plugin(model, arch_title):
-        ours["architecture"] = arch_title  # an Ais model whose network is exactly our plugin's
-    meta["ais_like"] = ours
+    meta["ais_like"] = identify_network(model, meta, arch_title)
     preview = next((v for k, v in members.items() if k.endswith("_preview.png")), None)
     if preview is not None:
         read_png(preview, f"{source}: preview")
@@ -581,25 +578,57 @@ def _architecture_candidate(meta: dict) -> str | None:
     return None
 
 
-_PLUGIN_SHAPES: dict[tuple, list] = {}
-
-
-def _matches_plugin(model, title: str) -> bool:
-    """Whether ``model`` has exactly the weight shapes of ais_like's plugin ``title``."""
+def _legacy_twin(title: str | None) -> str | None:
+    """The ais_like 0.1 network that was saved under ``title`` (e.g. "VGGNet M (ais_like 0.1)")."""
     from . import registry
-    from .backend import backend_name
-    from .modelio import weight_shapes
 
-    if not hasattr(model, "weights"):
-        return False
-    key = (title, backend_name(), model.input_shape[-1] if hasattr(model, "input_shape") else 1)
-    if key not in _PLUGIN_SHAPES:
+    if not title:
+        return None
+    try:
+        return registry.get_architecture(f"{title} (ais_like 0.1)").title
+    except InputError:
+        return None
+
+
+def network_note(held: str | None, named: str | None) -> str:
+    """What the workbench and ``ais-like info`` say about the network a file holds."""
+    if held is None:
+        from . import registry
+
         try:
-            ref = registry.get_architecture(title).create((None, None, key[2]))
-            _PLUGIN_SHAPES[key] = weight_shapes(ref) if hasattr(ref, "weights") else []
-        except Exception:
-            _PLUGIN_SHAPES[key] = []
-    return bool(_PLUGIN_SHAPES[key]) and _PLUGIN_SHAPES[key] == weight_shapes(model)
+            claimed = registry.get_architecture(named or "").title if named else None
+        except InputError:
+            claimed = None
+        return (f"a network of its own, not ais_like's {claimed!r}" if claimed else "a network of its own") + \
+            " (opened from its stored configuration)"
+    if held.endswith(" (ais_like 0.1)"):
+        return f"ais_like 0.1's own {held[:-len(' (ais_like 0.1)')]} network (not Ais's), now titled {held!r}"
+    return f"{held}, layer for layer Ais's network of that title"
+
+
+def identify_network(model, meta: dict, candidate: str | None = None) -> dict:
+    """The ``ais_like`` metadata of a loaded model, with ``architecture`` set to the plugin whose
+    network the model holds (compared by ``ais_like.kerasconfig.signature``, not by the title the
+    file claims) and ``network`` saying what that is."""
+    from . import registry
+
+    ours = dict(meta.get("ais_like") or {}) if isinstance(meta.get("ais_like"), dict) else {}
+    named = ours.get("architecture") or meta.get("arch") or candidate
+    named = str(named) if named else None
+    shape = getattr(getattr(model, "generator", model), "input_shape", None) or (1,)
+    channels = int(shape[-1]) if isinstance(shape[-1], int) else 1
+    candidates = [c for c in (candidate, _legacy_twin(candidate)) if c]
+    held = registry.network_title(registry.network_digest(model), candidates, channels)
+    if held is not None:
+        ours["architecture"] = held
+    else:
+        try:
+            registry.get_architecture(named or "")
+            ours["architecture"] = f"{named} (own network)"  # not the plugin's network: do not claim it
+        except InputError:
+            ours["architecture"] = named or "unknown"
+    ours["network"] = network_note(held, named)
+    return ours
 
 
 def _complete_metadata(model, metadata: dict, source: str) -> dict:
@@ -1059,7 +1088,7 @@ def _check_unique_titles(path, metas):
                          "interactions cannot be resolved")
 
 
-def load_group(path: str | os.PathLike, compile: bool = False) -> tuple[list[LoadedModel], list[dict]]:
+def load_group(path: str | os.PathLike) -> tuple[list[LoadedModel], list[dict]]:
     """Open a ``.scnmgroup``: its models (each as :func:`load_scnm` would) and interactions.
 
     The interactions are returned as stored (validated: types, ranges, titles resolve);
@@ -1075,7 +1104,7 @@ def load_group(path: str | os.PathLike, compile: bool = False) -> tuple[list[Loa
         metas.append(_metadata_from(src, inner))
     _check_unique_titles(path, metas)
     interactions = validate_interactions(raw, [m.get("title") for m in metas], str(path))
-    loaded = [_loaded_from_members(src, inner, compile) for src, inner in inners]
+    loaded = [_loaded_from_members(src, inner) for src, inner in inners]
     return loaded, interactions
 
 
@@ -1145,7 +1174,40 @@ def describe_model(path: str | os.PathLike) -> dict:
         with open(path, "rb") as f:
             listed = _list_names(f, str(path))
         info["preview"] = "yes" if any(n.endswith("_preview.png") for n in listed) else "no"
+        h5 = next(iter(read_members(path, want=lambda b: b.endswith("_weights.h5")).values()), None)
+    else:
+        weights = _legacy_weights(path)
+        h5 = weights.read_bytes() if weights is not None else None
+    info["network"] = _network_from_bytes(h5, meta, str(path))
     return info
+
+
+def _network_from_bytes(h5: bytes | None, meta: dict, source: str) -> str:
+    """:func:`network_note` from a weights file's stored configuration (no Keras import)."""
+    import h5py
+
+    from . import registry
+    from .kerasconfig import signature
+
+    named = (meta.get("ais_like") or {}).get("architecture") if isinstance(meta.get("ais_like"), dict) else None
+    named = named or meta.get("arch")
+    if not h5:
+        return "unknown (no weights file)"
+    try:
+        with h5py.File(io.BytesIO(h5), "r") as f:
+            raw = f.attrs.get("model_config")
+            custom = f.attrs.get("ais_like_custom_model")
+        if raw is None and custom is not None:
+            return network_note("Pix2pix (ais_like 0.1)", str(named) if named else None)
+        if raw is None:
+            return "unknown (the weights file stores no network)"
+        config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+        titles = registry.known_networks().get(signature(config), [])
+    except Exception:
+        return "unknown (the stored network configuration cannot be read)"
+    wanted = str(named or "").lower()
+    held = next((t for t in titles if t.lower() == wanted), titles[0] if titles else None)
+    return network_note(held, str(named) if named else None)
 
 
 def _list_names(fileobj, source: str) -> list[str]:

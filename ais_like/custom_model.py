@@ -17,7 +17,17 @@ A custom model is an object with
 - ``count_params() -> int``.
 - ``save_h5(path)`` and the classmethod ``load_h5(path, compile=False)``: one HDF5 file whose root
   attribute ``ais_like_custom_model`` names the class in ``CUSTOM_MODELS``; networks are rebuilt
-  from hyper-parameters stored as JSON and weights are read as plain arrays (no code, no pickle).
+  from hyper-parameters or a checked model configuration stored as JSON and weights are read as
+  plain arrays (no code, no pickle).
+
+Pix2pix files
+-------------
+Ais 1.2.40 saves a Pix2pix model as its generator alone, a plain Keras 2 model file. ais_like's
+Pix2pix (format 2) writes the same file: the generator (Ais's network, layer for layer) in Keras
+2's HDF5 layout, which Ais opens as its own, plus the discriminator's weights in a group of
+their own (``ais_like_discriminator``) that Keras ignores. An Ais Pix2pix file opens here as
+a Pix2pix with a fresh discriminator (:meth:`Pix2Pix.from_generator`). Files of format 1 hold
+ais_like 0.1's smaller generator ("Pix2pix (ais_like 0.1)") and still open.
 
 Only Keras 3 public APIs are used (``keras.layers``, ``keras.ops``, ``train_on_batch``), so these
 run on every Keras backend.
@@ -32,8 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .h5read import check_model_config, read_h5_weights, read_model_config
+from .keras2h5 import write_keras2_h5
+from .kerasconfig import build_model, set_weights_by_name
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: ais_like 0.1's own networks; 2: Ais's generator in Keras 2's layout
+DISCRIMINATOR_GROUP = "ais_like_discriminator"
 
 
 def _keras():
@@ -42,7 +56,7 @@ def _keras():
     return keras()
 
 
-def _generator(input_shape, base: int, depth: int):
+def _legacy_generator(input_shape, base: int, depth: int):
     """UNet generator: stride-2 4x4 convolutions (LeakyReLU) down, transposed convolutions up
     with skip concatenations, sigmoid output. Height and width must be multiples of 2**depth."""
     k = _keras()
@@ -66,7 +80,7 @@ def _generator(input_shape, base: int, depth: int):
     return k.Model(inp, out, name="pix2pix_generator")
 
 
-def _discriminator(input_shape, base: int):
+def _legacy_discriminator(input_shape, base: int):
     """PatchGAN: (image, probability map) -> a map of real/fake probabilities, one per patch."""
     k = _keras()
     L = k.layers
@@ -82,6 +96,52 @@ def _discriminator(input_shape, base: int):
     return k.Model(inp, out, name="pix2pix_discriminator")
 
 
+def ais_generator(input_shape):
+    """Ais 1.2.40's Pix2pix generator (16.66 M parameters), layer for layer: five 4x4 stride-2
+    convolutions (64, 128, 256, 512, 512; LeakyReLU 0.2, batch normalisation with momentum 0.8
+    after all but the first), then four times 2x upsampling, a 4x4 ReLU convolution, batch
+    normalisation and concatenation with the encoder's features, a last upsampling and a 4x4
+    sigmoid convolution. Height and width must be multiples of 32."""
+    k = _keras()
+    L = k.layers
+
+    def down(x, filters, bn=True):
+        x = L.LeakyReLU(negative_slope=0.2)(L.Conv2D(filters, 4, strides=2, padding="same")(x))
+        return L.BatchNormalization(momentum=0.8)(x) if bn else x
+
+    def upc(x, skip, filters):
+        x = L.Conv2D(filters, 4, strides=1, padding="same", activation="relu")(L.UpSampling2D(size=2)(x))
+        return L.Concatenate(axis=-1)([L.BatchNormalization(momentum=0.8)(x), skip])
+
+    d0 = k.Input(shape=tuple(input_shape))
+    d1 = down(d0, 64, bn=False)
+    d2 = down(d1, 128)
+    d3 = down(d2, 256)
+    d4 = down(d3, 512)
+    d5 = down(d4, 512)
+    u = upc(upc(upc(upc(d5, d4, 512), d3, 256), d2, 128), d1, 64)
+    out = L.Conv2D(1, 4, strides=1, padding="same", activation="sigmoid")(L.UpSampling2D(size=2)(u))
+    return k.Model(d0, out, name="pix2pix_generator")
+
+
+def ais_discriminator(input_shape):
+    """A PatchGAN of Ais's widths on (image, probability map) pairs: four 4x4 stride-2
+    convolutions (64 to 512, LeakyReLU 0.2, batch normalisation after all but the first) and a
+    4x4 sigmoid convolution, one real/fake probability per patch. (Ais never saves its
+    discriminator; ours is stored beside the generator so that training can resume.)"""
+    k = _keras()
+    L = k.layers
+    h, w, c = input_shape
+    inp = k.Input(shape=(h, w, c + 1), name="image_and_map")
+    x = inp
+    for i, f in enumerate((64, 128, 256, 512)):
+        x = L.LeakyReLU(negative_slope=0.2)(L.Conv2D(f, 4, strides=2, padding="same")(x))
+        if i:
+            x = L.BatchNormalization(momentum=0.8)(x)
+    out = L.Conv2D(1, 4, padding="same", activation="sigmoid")(x)
+    return k.Model(inp, out, name="pix2pix_discriminator")
+
+
 class Pix2Pix:
     """A conditional GAN for segmentation (Isola et al. 2017): UNet generator + PatchGAN critic.
 
@@ -91,23 +151,35 @@ class Pix2Pix:
     the generator's own prediction so they carry no information) and one generator step on
     ``masked BCE + Dice (label 2 ignored) + adversarial_weight * adversarial BCE``.
 
-    The loss reported by ``train_on_batch`` / ``evaluate`` is the generator's segmentation loss
-    (masked BCE + Dice), so it compares with the other architectures' losses.
+    ``network="ais"`` (the default) is Ais 1.2.40's generator (:func:`ais_generator`);
+    ``network="ais_like-0.1"`` is the smaller generator of ais_like 0.1 (``base``, ``depth``,
+    ``disc_base``), kept for its files. The loss reported by ``train_on_batch`` / ``evaluate`` is
+    the generator's segmentation loss (masked BCE + Dice), so it compares with the other
+    architectures' losses. ``count_params`` counts the generator, as Ais does.
     """
 
     kind = "pix2pix"
 
-    def __init__(self, input_shape=(None, None, 1), *, base: int = 16, depth: int = 4, disc_base: int = 32,
-                 adversarial_weight: float = 0.05, learning_rate: float = 2e-4, disc_learning_rate: float = 2e-4):
-        self.config = {"input_shape": list(input_shape), "base": int(base), "depth": int(depth),
-                       "disc_base": int(disc_base), "adversarial_weight": float(adversarial_weight),
+    def __init__(self, input_shape=(None, None, 1), *, network: str = "ais", generator=None, base: int = 16,
+                 depth: int = 4, disc_base: int = 32, adversarial_weight: float = 0.05,
+                 learning_rate: float = 2e-4, disc_learning_rate: float = 2e-4):
+        if network not in ("ais", "ais_like-0.1"):
+            raise InputError(f"unknown Pix2pix network {network!r}")
+        self.config = {"network": network, "input_shape": list(input_shape),
+                       "adversarial_weight": float(adversarial_weight),
                        "learning_rate": float(learning_rate), "disc_learning_rate": float(disc_learning_rate)}
+        if network == "ais_like-0.1":
+            self.config.update(base=int(base), depth=int(depth), disc_base=int(disc_base))
         k = _keras()
         from .losses import get_loss
 
         in_shape = tuple(None if v is None else int(v) for v in input_shape)
-        self.generator = _generator(in_shape, base, depth)
-        self.discriminator = _discriminator(in_shape, disc_base)
+        if network == "ais":
+            self.generator = generator if generator is not None else ais_generator(in_shape)
+            self.discriminator = ais_discriminator(in_shape)
+        else:
+            self.generator = _legacy_generator(in_shape, base, depth)
+            self.discriminator = _legacy_discriminator(in_shape, disc_base)
         self.discriminator.compile(optimizer=k.optimizers.Adam(disc_learning_rate, beta_1=0.5),
                                    loss="binary_crossentropy")
         # the combined model trains the generator through a frozen discriminator
@@ -120,6 +192,16 @@ class Pix2Pix:
                               loss=[get_loss("bce_dice"), "binary_crossentropy"],
                               loss_weights=[1.0, adversarial_weight])
         self.discriminator.trainable = True
+
+    @classmethod
+    def from_generator(cls, generator) -> "Pix2Pix":
+        """A Pix2pix around a loaded generator (Ais's file holds nothing else), with a fresh discriminator."""
+        return cls((None, None, int(generator.input_shape[-1])), generator=generator)
+
+    @property
+    def ais_loadable(self) -> bool:
+        """Whether Ais opens this model's file (its generator is Ais's network)."""
+        return self.config["network"] == "ais"
 
     # ---- inference -------------------------------------------------------------------------
     def predict(self, x, batch_size: int = 32, verbose=0):
@@ -207,18 +289,27 @@ class Pix2Pix:
         self.discriminator.set_weights(list(weights[n:]))
 
     def count_params(self) -> int:
-        return int(self.generator.count_params() + self.discriminator.count_params())
+        """The generator's parameters (what segments; Ais counts the same)."""
+        return int(self.generator.count_params())
 
     # ---- files -----------------------------------------------------------------------------
     def save_h5(self, path: str | os.PathLike) -> Path:
         import h5py
 
         path = Path(path)
-        with h5py.File(path, "w") as f:
+        if self.config["network"] == "ais":
+            write_keras2_h5(self.generator, path)  # what Ais writes and loads: the generator
+            mode = "a"
+        else:
+            mode = "w"
+        with h5py.File(path, mode) as f:
             f.attrs["ais_like_custom_model"] = self.kind
-            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["format_version"] = FORMAT_VERSION if self.config["network"] == "ais" else 1
             f.attrs["config"] = json.dumps(self.config)
-            for name, net in (("generator", self.generator), ("discriminator", self.discriminator)):
+            nets = [(DISCRIMINATOR_GROUP, self.discriminator)]
+            if self.config["network"] != "ais":
+                nets = [("generator", self.generator), ("discriminator", self.discriminator)]
+            for name, net in nets:
                 g = f.create_group(name)
                 for i, w in enumerate(net.get_weights()):
                     g.create_dataset(f"w{i:04d}", data=np.asarray(w))
@@ -226,31 +317,51 @@ class Pix2Pix:
         return path
 
     @classmethod
-    def load_h5(cls, path: str | os.PathLike, compile: bool = False) -> "Pix2Pix":
+    def load_h5(cls, path: str | os.PathLike, source: str | None = None) -> "Pix2Pix":
         import h5py
 
+        name = source or str(path)
         with h5py.File(path, "r") as f:
             version = int(f.attrs.get("format_version", 0))
             if version > FORMAT_VERSION:
-                raise InputError(f"{path}: Pix2pix file version {version} is newer than supported ({FORMAT_VERSION})")
-            config = json.loads(f.attrs["config"])
+                raise InputError(f"{name}: Pix2pix file version {version} is newer than supported ({FORMAT_VERSION})")
+            try:
+                config = json.loads(f.attrs["config"])
+            except (KeyError, ValueError, TypeError, RecursionError):
+                raise InputError(f"{name}: the Pix2pix configuration is missing or not JSON") from None
             if not isinstance(config, dict):
-                raise InputError(f"{path}: Pix2pix config is not a JSON object")
+                raise InputError(f"{name}: Pix2pix config is not a JSON object")
+            groups = ("generator", "discriminator") if version <= 1 else (DISCRIMINATOR_GROUP,)
             weights = {}
-            for name in ("generator", "discriminator"):
-                g = f[name]
-                weights[name] = [np.asarray(g[f"w{i:04d}"]) for i in range(int(g.attrs["count"]))]
+            for group in groups:
+                if group not in f or "count" not in f[group].attrs:
+                    raise InputError(f"{name}: the Pix2pix file has no {group} weights")
+                g = f[group]
+                weights[group] = [np.asarray(g[f"w{i:04d}"]) for i in range(int(g.attrs["count"]))]
         allowed = {"input_shape", "base", "depth", "disc_base", "adversarial_weight", "learning_rate",
                    "disc_learning_rate"}
         kwargs = {k: v for k, v in config.items() if k in allowed}
         input_shape = kwargs.pop("input_shape", (None, None, 1))
-        model = cls(tuple(input_shape), **kwargs)
-        for name, net in (("generator", model.generator), ("discriminator", model.discriminator)):
+        if version <= 1:
+            model = cls(tuple(input_shape), network="ais_like-0.1", **kwargs)
+            nets = (("generator", model.generator), ("discriminator", model.discriminator))
+        else:
+            gconfig = read_model_config(path, name)
+            if gconfig is None:
+                raise InputError(f"{name}: the Pix2pix file has no generator configuration")
+            check_model_config(gconfig, name)
+            generator = build_model(gconfig, name)
+            set_weights_by_name(generator, read_h5_weights(path, name), name)
+            for key in ("base", "depth", "disc_base"):
+                kwargs.pop(key, None)
+            model = cls(tuple(input_shape), generator=generator, **kwargs)
+            nets = ((DISCRIMINATOR_GROUP, model.discriminator),)
+        for group, net in nets:
             expected = [tuple(w.shape) for w in net.weights]
-            got = [tuple(w.shape) for w in weights[name]]
+            got = [tuple(w.shape) for w in weights[group]]
             if expected != got:
-                raise InputError(f"{path}: Pix2pix {name} weights do not match its configuration")
-            net.set_weights(weights[name])
+                raise InputError(f"{name}: Pix2pix {group} weights do not match its configuration")
+            net.set_weights(weights[group])
         return model
 
 
