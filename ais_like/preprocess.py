@@ -89,7 +89,8 @@ def volume_stats(volume, n_slices: int = 32, *, apix: float | None = None, lowpa
     band-passed first, so that the statistics describe the filtered slices a model sees
     (``apix`` defaults to the volume's own).
     """
-    data = volume.data if hasattr(volume, "data") else np.asarray(volume)
+    # (a numpy array has a .data too: its raw buffer)
+    data = volume if isinstance(volume, np.ndarray) else volume.data if hasattr(volume, "data") else np.asarray(volume)
     if apix is None:
         apix = getattr(volume, "apix", None)
     nz = data.shape[0]

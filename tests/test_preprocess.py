@@ -32,6 +32,19 @@ def test_global_normalisation_with_volume_stats_equals_whole_volume():
     assert np.std(whole[5]) > 3 * np.std(whole[0])
 
 
+def test_volume_stats_of_an_array_and_of_an_opened_volume_agree(tmp_path):
+    """A plain (z, y, x) array works as well as a Volume (a numpy array's own ``.data`` is its
+    raw buffer, not the volume)."""
+    from ais_like.volume import Header, open_volume, write_volume
+
+    vol = np.random.default_rng(3).normal(2.0, 3.0, size=(5, 30, 40)).astype(np.float32)
+    write_volume(tmp_path / "v.mrc", vol, Header(apix=10.0))
+    with open_volume(tmp_path / "v.mrc") as opened:
+        assert pp.volume_stats(vol) == pytest.approx(pp.volume_stats(opened))
+    med, sig = pp.volume_stats(vol)
+    assert med == pytest.approx(2.0, abs=0.3) and sig == pytest.approx(3.0, rel=0.15)
+
+
 def test_normalise_handles_nans_and_constant_images():
     img = np.ones((10, 10), np.float32)
     img[2, 2] = np.nan
