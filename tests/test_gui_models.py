@@ -279,12 +279,12 @@ def test_model_settings_are_checked_and_removal_forgets(st):
         actions.apply(st, "new_model", architecture="No Such Net")
     # a new model takes its architecture's default learning rate; changing the architecture
     # changes it too unless the user set another
-    k = actions.apply(st, "new_model", feature="membrane", architecture="VGGNet M")
+    k = actions.apply(st, "new_model", feature="membrane", architecture="VGGNet M (ais_like 0.1)")
     assert st.model(k).learning_rate == 3e-4
     actions.apply(st, "set_model", key=k, architecture="unet s")
     assert st.model(k).architecture == "UNet S" and st.model(k).learning_rate == 1e-3
     actions.apply(st, "set_model", key=k, learning_rate=5e-4)
-    actions.apply(st, "set_model", key=k, architecture="VGGNet M")
+    actions.apply(st, "set_model", key=k, architecture="VGGNet M (ais_like 0.1)")
     assert st.model(k).learning_rate == 5e-4
     with pytest.raises(AisLikeError):
         actions.apply(st, "set_model", key=k, architecture="No Such Net")

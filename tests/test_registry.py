@@ -35,4 +35,5 @@ def test_a_plugin_may_give_its_default_learning_rate(tmp_path, monkeypatch):
     assert registry.get_architecture("Slow Net").learning_rate == 3e-4
     assert registry.get_architecture("Bad LR").learning_rate == 1e-3  # nonsense: the project default
     assert registry.get_architecture("UNet S").learning_rate == 1e-3
-    assert registry.get_architecture("VGGNet M").learning_rate == 3e-4
+    assert registry.get_architecture("VGGNet M (ais_like 0.1)").learning_rate == 3e-4  # its tuned rate
+    assert registry.get_architecture("ezm-2d").learning_rate == 5e-5  # Ais's

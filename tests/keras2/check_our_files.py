@@ -1,6 +1,6 @@
 """Run by a Keras 2 Python (tf.keras 2.x): load HDF5 models as Ais does and compare predictions.
 
-usage: python _keras2_check.py MODEL.h5 [...]; each MODEL.h5 has MODEL.h5.x.npy (input) and
+usage: python check_our_files.py MODEL.h5 [...]; each MODEL.h5 has MODEL.h5.x.npy (input) and
 MODEL.h5.y.npy (Keras 3's prediction) beside it. Prints one JSON line per model.
 Also rebuilds the inference graph the way Ais's ``toggle_inference`` does (first layer's
 ``batch_input_shape`` set to (1, None, None, c)) to show that Ais's own code path accepts the file.
