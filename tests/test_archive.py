@@ -8,6 +8,7 @@ architecture.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -140,12 +141,15 @@ def test_unreadable_config_is_rebuilt_from_the_plugin(tmp_path, eman2):
     p = save_h5(eman2, tmp_path / "odd.h5")
     with h5py.File(p, "r+") as f:  # a setting Keras 3's Conv2D does not know (as newer/older Keras write)
         cfg = json.loads(f.attrs["model_config"])
-        cfg["config"]["layers"][1]["config"]["future_option"] = 3
+        odd = cfg["config"]["layers"][1]["config"]
+        odd["future_option"] = 3
         f.attrs["model_config"] = json.dumps(cfg)
     m = load_h5(p, architecture="Eman2")
     x = _x()
     np.testing.assert_allclose(m.predict(x, verbose=0), eman2.predict(x, verbose=0), atol=1e-6)
-    with pytest.raises(InputError, match="odd.h5.*'conv2d' \\(Conv2D\\) sets future_option=3, which Keras 3's Conv2D does not have"):
+    # the layer's name is Keras's session counter ('conv2d', 'conv2d_650', ...): the message names that layer
+    expected = f"odd.h5: layer '{odd['name']}' (Conv2D) sets future_option=3, which Keras 3's Conv2D does not have"
+    with pytest.raises(InputError, match=re.escape(expected)):
         load_h5(p)
     with pytest.raises(InputError, match="UNet S failed"):
         load_h5(p, architecture="UNet S")
