@@ -40,6 +40,7 @@ class DemoResult:
     recall_unseen: float
     final_loss: float
     seconds: dict = field(default_factory=dict)
+    check: dict = field(default_factory=dict)  # the training's check of the model (training.Health)
 
 
 def dice_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
@@ -107,7 +108,8 @@ def run_demo(folder: str | Path, *, seed: int = 0, architecture: str = DEFAULTS[
     res = DemoResult(folder=str(folder), tomogram=str(tomo_path), model=str(model_path), segmentation=str(seg_path),
                      architecture=arch_title, train_slices=train_slices, test_slices=int(unseen.sum()),
                      dice_unseen=round(dice, 4), precision_unseen=round(precision, 4), recall_unseen=round(recall, 4),
-                     final_loss=round(final_loss, 5), seconds=seconds)
+                     final_loss=round(final_loss, 5), seconds=seconds,
+                     check=trained.health.as_dict() if trained.health is not None else {})
     (folder / "demo_summary.json").write_text(json.dumps(asdict(res), indent=1))
     return res
 

@@ -242,6 +242,126 @@ class TrainResult:
     epochs_run: int = 0
     seconds: float = 0.0
     seconds_per_epoch: list = field(default_factory=list)
+    health: Health | None = None  # of the weights kept, on the check tiles (None: not checked)
+
+
+# --------------------------------------------------------------------------------------------
+# Is the model learning the feature? (a network can collapse to background and stay there)
+
+HEALTH_TILES = 64  # tiles the per-epoch check predicts (feature-rich ones first)
+MIN_RECALL = 0.10  # below this the model misses the annotated feature
+MAX_FALSE_POSITIVE_RATE = 0.90  # above this it marks (nearly) everything as the feature
+MIN_SEPARATION = 0.05  # mean probability on the feature minus on background, below it: flat
+
+
+@dataclass
+class Health:
+    """What a model predicts on annotated pixels, and whether that is a working model.
+
+    ``verdict`` is "ok", "all_background" (the annotated feature is missed), "all_foreground"
+    (background is marked too), "flat" (the same probability on feature and background) or
+    "unknown" (no annotated feature pixel to check against). ``recall`` and
+    ``false_positive_rate`` are at ``threshold``; ``separation`` is the mean probability on the
+    feature minus that on background. ``where`` names the tiles it was measured on.
+    """
+
+    verdict: str
+    recall: float = float("nan")
+    false_positive_rate: float = float("nan")
+    separation: float = float("nan")
+    n_feature: int = 0
+    n_background: int = 0
+    threshold: float = 0.5
+    where: str = "the training tiles"
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in ("all_background", "all_foreground", "flat")
+
+    def figures(self) -> str:
+        return (f"recall of the annotated feature {self.recall:.2f}, false-positive rate {self.false_positive_rate:.2f} "
+                f"on {self.where} (threshold {self.threshold:g})")
+
+    def message(self) -> str:
+        """One line: what the model does and, when it failed, what to try."""
+        if self.verdict == "unknown":
+            return f"not checked: no pixel of {self.where} is annotated as the feature"
+        what = {"ok": "the model finds the annotated feature",
+                "all_background": "the model predicts only background",
+                "all_foreground": "the model marks background as the feature too",
+                "flat": "the model gives feature and background the same probability"}[self.verdict]
+        text = f"{what}: {self.figures()}"
+        if self.failed:
+            text += "; " + self.suggestion()
+        return text
+
+    def suggestion(self) -> str:
+        if self.verdict == "all_foreground":
+            return ("annotate background around the feature (negative boxes, or paint the whole slice), "
+                    "or lower the positive fraction of the tiles")
+        return ("train more epochs, try a lower learning rate or another architecture (UNet S), "
+                "and check that the annotated slices show the feature (more slices, balanced boxes)")
+
+    def as_dict(self) -> dict:
+        return {"verdict": self.verdict, "recall": _rounded(self.recall),
+                "false_positive_rate": _rounded(self.false_positive_rate), "separation": _rounded(self.separation),
+                "n_feature": int(self.n_feature), "n_background": int(self.n_background),
+                "threshold": float(self.threshold), "where": self.where, "message": self.message()}
+
+
+def _rounded(v: float):
+    return None if not np.isfinite(v) else round(float(v), 4)
+
+
+def _predict_tiles(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    if hasattr(model, "save_h5"):
+        return np.asarray(model.predict(x, batch_size=batch_size), dtype=np.float32)
+    out = [np.asarray(model.predict_on_batch(x[i:i + batch_size]), dtype=np.float32)
+           for i in range(0, len(x), batch_size)]
+    return np.concatenate(out)
+
+
+def assess(model, images: np.ndarray, labels: np.ndarray, *, threshold: float = 0.5, batch_size: int = 32,
+           where: str = "the training tiles") -> Health:
+    """The :class:`Health` of ``model`` on tiles ``images`` (n, box, box[, 1]) with ``labels``
+    (0 background, 1 feature, 2 ignored)."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    y = np.asarray(labels)
+    y = y.reshape(y.shape[:3])
+    p = _predict_tiles(model, x, batch_size).reshape(y.shape)
+    fg, bg = y == 1, y == 0
+    n_fg, n_bg = int(fg.sum()), int(bg.sum())
+    if n_fg == 0:
+        return Health("unknown", n_background=n_bg, threshold=threshold, where=where)
+    on = p >= threshold
+    recall = float(on[fg].mean())
+    fpr = float(on[bg].mean()) if n_bg else 0.0
+    sep = float(p[fg].mean() - (p[bg].mean() if n_bg else 0.0))
+    if n_bg and fpr > MAX_FALSE_POSITIVE_RATE:
+        verdict = "all_foreground"
+    elif recall < MIN_RECALL:
+        verdict = "all_background"
+    elif n_bg and sep < MIN_SEPARATION:
+        verdict = "flat"
+    else:
+        verdict = "ok"
+    return Health(verdict, recall, fpr, sep, n_fg, n_bg, float(threshold), where)
+
+
+def health_tiles(trainset, n: int = HEALTH_TILES, seed: int = 0, indices=None) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n`` tiles of ``trainset`` (from ``indices``) to check a model on: those with the
+    most annotated feature pixels first, then others (so background is checked too)."""
+    idx = np.arange(len(trainset)) if indices is None else np.asarray(indices)
+    if len(idx) == 0:
+        idx = np.arange(len(trainset))
+    counts = (trainset.labels[idx] == 1).reshape(len(idx), -1).sum(axis=1)
+    order = np.argsort(-counts, kind="stable")
+    half = min(len(idx), max(1, n // 2))
+    rest = np.random.default_rng(seed).permutation(order[half:])[:max(0, n - half)]
+    chosen = np.sort(idx[np.concatenate([order[:half], rest])])
+    return trainset.images[chosen], trainset.labels[chosen]
 
 
 def learning_rate_of(model) -> float:
@@ -287,7 +407,7 @@ def _evaluate(model, x, y, batch_size: int) -> float:
 
 def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
           validation_split: float = 0.0, early_stopping: int | None = None, callback: TrainingCallback | None = None,
-          seed: int = 0, keep_best: bool = True) -> TrainResult:
+          seed: int = 0, keep_best: bool = True, check: bool = True, threshold: float = 0.5) -> TrainResult:
     """Train ``model`` on ``trainset`` (an :class:`ais_like.trainset.TrainingSet`).
 
     Parameters
@@ -303,6 +423,11 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
     callback : a :class:`TrainingCallback` (per-batch and per-epoch reports, stop requests).
     seed : shuffling and the validation split are a function of this seed.
     keep_best : restore the weights of the best epoch (by the monitored loss) at the end.
+    check : after every epoch, predict up to ``HEALTH_TILES`` tiles (held-out ones with
+        validation, else training tiles, feature-rich first) and report the :class:`Health`
+        ("recall", "false_positive_rate", "verdict" in the epoch's logs); the kept weights'
+        health is ``result.health``.
+    threshold : the probability the check counts as the feature.
 
     Returns
     -------
@@ -335,6 +460,9 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
     result = TrainResult(history={"loss": []} | ({"val_loss": []} if len(val_idx) else {}))
     best_weights = None
     since_best = 0
+    where = "the held-out tiles" if len(val_idx) else "the training tiles"
+    hx, hy = health_tiles(trainset, seed=seed, indices=val_idx if len(val_idx) else train_idx) if check else (None, None)
+    health = None
     t0 = time.perf_counter()
     n_batches = int(np.ceil(len(train_idx) / batch_size))
     for epoch in range(epochs):
@@ -362,6 +490,12 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
             logs["val_loss"] = _evaluate(model, x_val, y_val, batch_size)
         for k, v in logs.items():
             result.history[k].append(v)
+        if check:
+            health = assess(model, hx, hy, threshold=threshold, batch_size=batch_size, where=where)
+            logs.update(recall=health.recall, false_positive_rate=health.false_positive_rate,
+                        verdict=health.verdict)
+            if np.isfinite(health.recall):
+                result.history.setdefault("recall", []).append(health.recall)
         result.epochs_run = epoch + 1
         result.seconds_per_epoch.append(time.perf_counter() - te)
         current = logs[monitor]
@@ -385,6 +519,9 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
             break
     if keep_best and best_weights is not None and result.best_epoch != result.epochs_run - 1:
         model.set_weights(best_weights)
+        if check:
+            health = assess(model, hx, hy, threshold=threshold, batch_size=batch_size, where=where)
+    result.health = health
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -400,6 +537,15 @@ class TrainedModel:
     model: object
     metadata: dict
     result: TrainResult
+
+    @property
+    def health(self) -> Health | None:
+        return self.result.health
+
+    @property
+    def failed(self) -> bool:
+        """True when the check found a model that does not find the feature (see :class:`Health`)."""
+        return self.result.health is not None and self.result.health.failed
 
 
 def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str | None = None,
@@ -444,7 +590,8 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
     speedups = training_speedups(model, fast)
     trainee = training_copy(model, **speedups) if any(speedups.values()) else model
     result = train(trainee, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                   validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed)
+                   validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed,
+                   threshold=threshold)
     if trainee is not model:
         model.set_weights(trainee.get_weights())
         set_learning_rate(model, learning_rate_of(trainee))
@@ -469,6 +616,7 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
                          "best_epoch": result.best_epoch, "stopped": result.stopped,
                          "speedups": [name for name, on in speedups.items() if on],
                          "history": {k_: [round(float(v), 6) for v in vals] for k_, vals in result.history.items()},
+                         "health": result.health.as_dict() if result.health is not None else None,
                          "seconds": round(result.seconds, 2)},
         },
     )

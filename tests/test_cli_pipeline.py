@@ -22,7 +22,7 @@ def demo(tmp_path_factory):
 def _train_args(info, out, *extra):
     return ["train", "--data", str(info["tomogram"]), "--labels", str(info["labels"]["membrane"]),
             "--slices", ",".join(map(str, info["annotated_slices"])), "--model", "Eman2", "--epochs", "1",
-            "--feature", "Membrane", "--box", "32", "--tiles", "64", "--out", str(out), "-q", *extra]
+            "--feature", "Membrane", "--box", "32", "--tiles", "64", "--out", str(out), "-q", "--keep-failed", *extra]
 
 
 def test_train_segment_from_labels(demo, tmp_path, capsys):
@@ -49,7 +49,7 @@ def test_extract_then_train_from_trainset_and_glob_segment(demo, tmp_path, capsy
     assert "40 tiles of 32 px (30 positive, 10 negative)" in capsys.readouterr().out
     model = tmp_path / "v.scnm"
     assert main(["train", "--trainset", str(tset), "--model", "VGGNet S", "--epochs", "1", "--out", str(model),
-                 "--validation-split", "0", "-q"]) == 0
+                 "--validation-split", "0", "-q", "--keep-failed"]) == 0
     out = tmp_path / "seg"
     assert main(["segment", "--model", str(model), "--data", str(folder / "demo_tomogram*.mrc"), "--out", str(out),
                  "--z-range", "2:20", "--tta", "2", "-q"]) == 0
@@ -61,7 +61,7 @@ def test_train_from_a_project(demo, tmp_path):
     folder, info = demo
     model = tmp_path / "p.scnm"
     assert main(["train", "--project", str(info["project"]), "--feature", "membrane", "--model", "Eman2",
-                 "--epochs", "1", "--box", "32", "--tiles", "32", "--out", str(model), "-q"]) == 0
+                 "--epochs", "1", "--box", "32", "--tiles", "32", "--out", str(model), "-q", "--keep-failed"]) == 0
     assert model.is_file()
 
 
@@ -110,3 +110,35 @@ def test_bad_segment_input_is_one_line(demo, tmp_path, capsys):
     assert main(["segment", "--model", str(model), "--data", str(truncated), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "cut.mrc" in err and "truncated" in err and err.strip().count("\n") == 0, err
+
+
+def test_a_model_that_learnt_nothing_is_reported_and_exits_3(demo, tmp_path, capsys):
+    """A rate of ~0 leaves the network at its start: training finishes, but the model does not
+    find the annotated membrane. That is said on stderr with the figure and what to try; the
+    model is saved (it is work too) and the exit status is 3 unless --keep-failed."""
+    folder, info = demo
+    model = tmp_path / "nothing.scnm"
+    args = _train_args(info, model, "--learning-rate", "1e-12")
+    args.remove("--keep-failed")
+    assert main(args) == 3
+    cap = capsys.readouterr()
+    failed = [ln for ln in cap.err.splitlines() if "FAILED" in ln]
+    assert len(failed) == 1 and "nothing.scnm" in failed[0] and "recall of the annotated feature" in failed[0]
+    assert "learning rate" in failed[0] and "success" not in cap.out.lower()
+    assert model.is_file() and "exit status 3" in cap.err
+    assert main(["info", str(model), "--json"]) == 0
+    capsys.readouterr()
+    assert main(args + ["--keep-failed"]) == 0
+    assert "kept as asked" in capsys.readouterr().err
+
+
+def test_a_model_that_learnt_says_so(demo, tmp_path, capsys):
+    folder, info = demo
+    model = tmp_path / "m.scnm"
+    args = _train_args(info, model, "--learning-rate", "0.001", "--batch-size", "16")
+    args.remove("--keep-failed")
+    args[args.index("--tiles") + 1], args[args.index("--epochs") + 1] = "256", "6"
+    args[args.index("--model") + 1] = "UNet S (ais_like 0.1)"
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "check: the model finds the annotated feature: recall of the annotated feature" in out

@@ -462,6 +462,8 @@ def test_window_create_train_and_see_the_prediction(tmp_path):
         result(dict(ok=ok, status=e.status, losses=len(e.losses), before=before, live=live, after=after,
                     tf="tensorflow" in sys.modules or "keras" in sys.modules,
                     plot="models_rects" in s.extra, errors=[n.text for n in s.notifications if n.level == "error"],
+                    check=e.check, check_shown="check" in s.extra["models_rects"],
+                    warnings=[n.text for n in s.notifications if n.level == "warning"],
                     frames=len(frames), median_ms=1000 * float(np.median(frames)) if frames else None,
                     p95_ms=1000 * float(np.percentile(frames, 95)) if frames else None,
                     seconds=time.time() - t0))
@@ -472,4 +474,8 @@ def test_window_create_train_and_see_the_prediction(tmp_path):
     assert r["ok"] and r["errors"] == [], r
     assert r["status"] == "trained" and r["losses"] >= 2
     assert r["live"] and r["before"] == 0 and r["after"] > 500, r
+    # at the threshold of 0 the user chose, every background pixel counts as the feature: the
+    # training's check says so beside the model and in a warning
+    assert r["check"] == "all_foreground" and r["check_shown"], r
+    assert len(r["warnings"]) == 1 and "FAILED its check" in r["warnings"][0], r
     assert not r["tf"]  # the GUI process never imported TensorFlow/Keras

@@ -149,3 +149,65 @@ def test_a_plugins_default_learning_rate_is_kept_when_no_rate_is_given(tmp_path)
     tm = train_feature_model(ts, "Slow Tiny", epochs=1, batch_size=8, loss="bce", learning_rate=5e-3,
                              folders=[tmp_path])
     assert tm.metadata["ais_like"]["training"]["learning_rate"] == pytest.approx(5e-3)
+
+
+def _fixed_model(weight: float, bias: float):
+    """A 1x1 sigmoid convolution with set weights: p = sigmoid(weight * x + bias)."""
+    m = tiny_model(kernel=1)
+    m.set_weights([np.full((1, 1, 1, 1), weight, np.float32), np.full((1,), bias, np.float32)])
+    return m
+
+
+@pytest.mark.parametrize("weight, bias, verdict, failed", [
+    (0.0, -8.0, "all_background", True),  # the collapse Ais users meet: background everywhere
+    (0.0, 8.0, "all_foreground", True),
+    (6.0, -2.0, "ok", False),  # bright pixels are the feature, as annotated
+])
+def test_assess_tells_a_working_model_from_a_collapsed_one(weight, bias, verdict, failed):
+    from ais_like.training import assess
+
+    ts = _set(n=16)
+    h = assess(_fixed_model(weight, bias), ts.images, ts.labels)
+    assert h.verdict == verdict and h.failed == failed
+    assert h.n_feature == int((ts.labels == 1).sum()) and h.n_background == int((ts.labels == 0).sum())
+    msg = h.message()
+    assert "\n" not in msg and f"recall of the annotated feature {h.recall:.2f}" in msg
+    assert ("train more epochs" in msg or "annotate background" in msg) == failed
+
+
+def test_assess_flat_and_unknown():
+    from ais_like.training import assess
+
+    ts = _set(n=16)
+    # p = sigmoid(0.01 x) is ~0.5 everywhere: below that threshold all is the feature, at it nothing separates
+    h = assess(_fixed_model(0.01, 0.0), ts.images, ts.labels, threshold=0.4)
+    assert h.verdict == "all_foreground"
+    h = assess(_fixed_model(0.01, 0.0), ts.images, ts.labels, threshold=0.5)
+    assert h.verdict == "flat" and h.failed and h.separation < 0.05 and "same probability" in h.message()
+    none = TrainingSet(ts.images, np.zeros_like(ts.labels), apix=10.0, feature="Blob")
+    h = assess(_fixed_model(6.0, -2.0), none.images, none.labels)
+    assert h.verdict == "unknown" and not h.failed and "not checked" in h.message()
+
+
+def test_training_reports_the_check_every_epoch_and_stores_it():
+    rec = Recorder()
+    ts = _set()
+    res = train(tiny_model(), ts, epochs=4, batch_size=8, learning_rate=0.05, callback=rec)
+    assert all({"recall", "false_positive_rate", "verdict"} <= set(e) for e in rec.epochs)
+    assert res.health is not None and res.health.verdict == "ok" and res.health.recall > 0.5
+    assert res.history["recall"] == [e["recall"] for e in rec.epochs]
+    # a model that cannot learn (rate ~0, starting from all-background) is reported as such
+    m = _fixed_model(0.0, -8.0)
+    res = train(m, ts, epochs=2, batch_size=8, learning_rate=1e-12, callback=(rec := Recorder()))
+    assert [e["verdict"] for e in rec.epochs] == ["all_background"] * 2 and res.health.failed
+    assert res.health.where == "the training tiles"
+    res = train(m, ts, epochs=1, batch_size=8, learning_rate=1e-12, validation_split=0.25)
+    assert res.health.where == "the held-out tiles"
+
+
+def test_train_feature_model_stores_the_check():
+    ts = _set(n=32, box=32)
+    tm = train_feature_model(ts, "Eman2", epochs=1, batch_size=16, learning_rate=1e-12)
+    h = tm.metadata["ais_like"]["training"]["health"]
+    assert h["verdict"] == tm.health.verdict and h["message"] == tm.health.message()
+    assert tm.failed == tm.health.failed

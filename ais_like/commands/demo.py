@@ -4,6 +4,8 @@ membrane model from a few annotated slices, segment the volume, and score the se
 (Dice) on the slices the model never saw. Everything is written to the output folder.
 """
 
+import sys
+
 from ._common import add_quiet
 
 
@@ -53,4 +55,9 @@ def run(args) -> int:
     print(f"  segmentation  {res.segmentation}")
     print(f"  membrane Dice on {res.test_slices} unseen slices: {res.dice_unseen:.3f} "
           f"(precision {res.precision_unseen:.3f}, recall {res.recall_unseen:.3f})")
+    failed = res.check.get("verdict") in ("all_background", "all_foreground", "flat")
+    if failed or res.dice_unseen < 0.5:
+        why = res.check.get("message") if failed else f"the membrane Dice on unseen slices is only {res.dice_unseen:.3f}"
+        print(f"demo FAILED: {why}", file=sys.stderr)
+        return 3
     return 0

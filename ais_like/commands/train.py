@@ -11,6 +11,8 @@ From a workbench project (boxes and painted slices of one feature):
 
 from __future__ import annotations
 
+import sys
+
 from ._common import add_apix, add_data, add_quiet, add_tile_options
 
 
@@ -34,6 +36,10 @@ def add_arguments(parser):
                    help="loss (label 2 ignored; default: bce_dice)")
     g.add_argument("--colour", "--color", default=None, metavar="R,G,B", help="display colour, 0..1 each")
     g.add_argument("--threshold", type=float, default=0.5, help="default threshold stored with the model")
+    g.add_argument("--keep-failed", action="store_true",
+                   help="exit 0 even when the model fails its check (predicts only background, everything, or "
+                        "the same everywhere on the annotated tiles); without it such a run exits with status 3. "
+                        "The model is saved either way")
     add_apix(parser)
     add_quiet(parser)
 
@@ -68,10 +74,18 @@ class _BarCallback:
     def on_epoch(self, epoch, logs):
         if not self.quiet:
             extra = f", val_loss {logs['val_loss']:.4f}" if "val_loss" in logs else ""
+            if logs.get("verdict") not in (None, "unknown"):
+                extra += f", recall {logs['recall']:.2f}"
+                if logs["verdict"] != "ok":
+                    extra += f" ({_VERDICT[logs['verdict']]} so far)"
             self.bar._bar.write(f"epoch {epoch + 1}: loss {logs['loss']:.4f}{extra}{'  (best)' if logs.get('best') else ''}")
 
     def should_stop(self):
         return False
+
+
+_VERDICT = {"all_background": "only background", "all_foreground": "everything is the feature",
+            "flat": "no contrast between feature and background"}
 
 
 def run(args) -> int:
@@ -108,4 +122,14 @@ def run(args) -> int:
     print(f"{out}: {arch.title} model of {trained.metadata['title']!r}, {len(tset)} tiles of {tset.box} px at "
           f"{tset.apix or '?'} Å/px, {r.epochs_run} epochs in {r.seconds:.0f} s, best epoch {r.best_epoch + 1} "
           f"(loss {trained.metadata['loss']:.4f}{', ' + r.stopped if r.stopped != 'completed' else ''})")
-    return 0
+    health = trained.health
+    if health is None or not health.failed:
+        if health is not None:
+            print(f"check: {health.message()}")
+        return 0
+    print(f"{out}: FAILED: {health.message()}", file=sys.stderr)
+    if args.keep_failed:
+        print(f"{out}: kept as asked (--keep-failed)", file=sys.stderr)
+        return 0
+    print(f"{out}: the model was saved; exit status 3 (pass --keep-failed to accept it)", file=sys.stderr)
+    return 3

@@ -461,6 +461,16 @@ def pump(state, max_messages: int = 64) -> int:
     return len(msgs)
 
 
+FAILED_CHECKS = ("all_background", "all_foreground", "flat")  # training.Health's failed verdicts
+
+
+def _set_check(e) -> None:
+    """The model's training check, from its metadata (``ais_like.training.health``)."""
+    h = ((e.metadata.get("ais_like") or {}).get("training") or {}).get("health") or {}
+    e.check = str(h.get("verdict") or "")
+    e.check_message = str(h.get("message") or "")
+
+
 def _dispatch(state, m: dict) -> None:
     ev = m.get("event")
     e = state.model(m.get("key")) if m.get("key") is not None else None
@@ -497,10 +507,15 @@ def _dispatch(state, m: dict) -> None:
         e.seconds = float(m.get("seconds", 0.0))
         how = " (stopped)" if m.get("stopped") == "user" else ""
         e.message = f"trained{how}: {m.get('epochs_run')} epochs in {e.seconds:.0f} s"
-        state.notify(f"{e.title}: {e.message}")
+        _set_check(e)
+        if e.check in FAILED_CHECKS:
+            state.notify(f"{e.title}: {e.message}, but it FAILED its check: {e.check_message}", "warning")
+        else:
+            state.notify(f"{e.title}: {e.message}")
     elif ev == "loaded":
         e.version += 1
         e.metadata = dict(m.get("metadata") or e.metadata)
+        _set_check(e)
         e.status, e.message = "loaded", f"loaded {Path(m.get('path', '')).name}"
     elif ev == "saved":
         e.path = e.file = Path(m["path"])

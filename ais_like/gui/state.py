@@ -124,6 +124,8 @@ class ModelEntry:
     live: int = 0  # batches trained when the preview last asked (intermediate predictions: (version, live))
     progress: float = 0.0  # of the running training, 0..1
     message: str = ""  # one line: what the model is doing / what went wrong
+    check: str = ""  # the trained model's check ("ok", "all_background", ...; training.Health), "" unknown
+    check_message: str = ""  # its one line, shown beside the model when it failed
     seconds: float = 0.0  # of the last training
     # training settings
     epochs: int = 20

@@ -360,7 +360,7 @@ class _Server:
 
             def on_epoch(self, epoch, logs):
                 server.reply("epoch", key=key, epoch=epoch, epochs=epochs,
-                             logs={k: (float(v) if not isinstance(v, bool) else v) for k, v in logs.items()})
+                             logs={k: (v if isinstance(v, (bool, str)) else float(v)) for k, v in logs.items()})
 
             def should_stop(self):
                 return server.stop_requested

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..modelling import FAILED_CHECKS
+
 STATUS_COLOURS = {"training": (0.95, 0.75, 0.3, 1.0), "error": (0.95, 0.4, 0.35, 1.0),
                   "trained": (0.5, 0.85, 0.5, 1.0), "loaded": (0.5, 0.85, 0.5, 1.0)}
 
@@ -84,6 +86,9 @@ def draw(state) -> None:
             imgui.text_colored(imgui.ImVec4(*col), e.status)
         else:
             imgui.text_disabled(e.status)
+        if e.check in FAILED_CHECKS:
+            imgui.same_line()
+            imgui.text_colored(imgui.ImVec4(*STATUS_COLOURS["error"]), "failed check")
         imgui.pop_id()
 
     e = state.model(m.selected) if m.selected else None
@@ -104,6 +109,11 @@ def _draw_model(state, e, features) -> None:
     imgui.separator_text(e.title)
     if e.message:
         imgui.text_wrapped(e.message)
+    if e.check in FAILED_CHECKS and e.check_message:
+        imgui.push_style_color(imgui.Col_.text, imgui.ImVec4(*STATUS_COLOURS["error"]))
+        imgui.text_wrapped(f"Failed check: {e.check_message}")
+        imgui.pop_style_color()
+        _remember(state, "check")
     imgui.set_next_item_width(200)
     ch, title = imgui.input_text("title", e.title, imgui.InputTextFlags_.enter_returns_true)
     if ch and title.strip() and title != e.title:
