@@ -364,6 +364,60 @@ def health_tiles(trainset, n: int = HEALTH_TILES, seed: int = 0, indices=None) -
     return trainset.images[chosen], trainset.labels[chosen]
 
 
+# --------------------------------------------------------------------------------------------
+# Batch normalisation's running statistics, measured instead of lagging
+
+RECALIBRATION_TILES = 128  # tiles whose batch statistics make the running ones, per epoch
+
+
+def batch_norm_layers(model) -> list:
+    """The batch-normalisation layers of a Keras model (or of a custom model's generator), nested
+    models included."""
+    from .backend import keras
+
+    k = keras()
+    net = getattr(model, "generator", model) if hasattr(model, "save_h5") else model
+    found, stack = [], [net]
+    while stack:
+        layer = stack.pop()
+        for sub in getattr(layer, "layers", []):
+            if isinstance(sub, k.layers.BatchNormalization):
+                found.append(sub)
+            elif getattr(sub, "layers", None):
+                stack.append(sub)
+    return found
+
+
+def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 32) -> int:
+    """Set every batch-normalisation layer's running mean and variance to the average of its
+    batch statistics over ``images`` (n, box, box[, 1]); returns the number of layers set.
+
+    Keras keeps running statistics with momentum 0.99, so after the few hundred steps a training
+    from a few annotated slices takes, they still hold ~30 % of their start (mean 0, variance 1):
+    the network that trained well in training mode then predicts background everywhere in
+    inference mode (seen on Ais's UNet M: training loss 0.31, recall 0.00 at inference; 0.88
+    after this). Measuring them ("precise BN") fixes inference without touching the weights the
+    optimiser learnt, and it does not change later training steps (they use batch statistics).
+    """
+    layers = batch_norm_layers(model)
+    if not layers or len(images) == 0:
+        return 0
+    net = getattr(model, "generator", model) if hasattr(model, "save_h5") else model
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    saved = [layer.momentum for layer in layers]
+    try:
+        for i, start in enumerate(range(0, len(x), int(batch_size))):
+            for layer in layers:  # running mean of the batch statistics: new batch weighs 1 / (i + 1)
+                layer.momentum = i / (i + 1.0)
+            net(x[start:start + int(batch_size)], training=True)
+    finally:
+        for layer, m in zip(layers, saved):
+            layer.momentum = m
+    return len(layers)
+
+
 def learning_rate_of(model) -> float:
     """The learning rate a compiled model (or custom model) trains with."""
     if hasattr(model, "save_h5"):  # ais_like.custom_model contract
@@ -429,6 +483,10 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
         health is ``result.health``.
     threshold : the probability the check counts as the feature.
 
+    A network with batch normalisation has its running statistics measured on up to
+    ``RECALIBRATION_TILES`` training tiles after every epoch (:func:`recalibrate_batch_norm`),
+    so that validation, the check and the saved model see what training learnt.
+
     Returns
     -------
     TrainResult
@@ -463,6 +521,9 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
     where = "the held-out tiles" if len(val_idx) else "the training tiles"
     hx, hy = health_tiles(trainset, seed=seed, indices=val_idx if len(val_idx) else train_idx) if check else (None, None)
     health = None
+    recalibrate = bool(batch_norm_layers(model))
+    recal_idx = (np.sort(np.random.default_rng(seed + 1).permutation(train_idx)[:RECALIBRATION_TILES])
+                 if recalibrate else None)
     t0 = time.perf_counter()
     n_batches = int(np.ceil(len(train_idx) / batch_size))
     for epoch in range(epochs):
@@ -485,6 +546,8 @@ def train(model, trainset, *, epochs: int = 10, batch_size: int = 32, learning_r
                 break
         if not losses:
             break
+        if recalibrate:
+            recalibrate_batch_norm(model, x_all[recal_idx], batch_size)
         logs = {"loss": float(np.mean(losses))}
         if len(val_idx):
             logs["val_loss"] = _evaluate(model, x_val, y_val, batch_size)

@@ -211,3 +211,29 @@ def test_train_feature_model_stores_the_check():
     h = tm.metadata["ais_like"]["training"]["health"]
     assert h["verdict"] == tm.health.verdict and h["message"] == tm.health.message()
     assert tm.failed == tm.health.failed
+
+
+def test_batch_norm_statistics_are_measured_not_left_lagging():
+    """Keras's running statistics (momentum 0.99) still hold most of their start after a short
+    training, so a network that trained well predicted background everywhere at inference.
+    recalibrate_batch_norm sets them to the average batch statistics of the given tiles."""
+    from ais_like.backend import keras
+    from ais_like.training import batch_norm_layers, recalibrate_batch_norm
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inp = k.Input(shape=(None, None, 1))
+    conv = k.layers.Conv2D(2, 3, padding="same")
+    bn = k.layers.BatchNormalization()
+    m = k.Model(inp, k.layers.Conv2D(1, 1, activation="sigmoid")(bn(conv(inp))))
+    x = (np.random.default_rng(1).normal(size=(40, 16, 16, 1)) * 3 + 5).astype(np.float32)
+    assert batch_norm_layers(m) == [bn] and batch_norm_layers(tiny_model()) == []
+    assert recalibrate_batch_norm(m, x, batch_size=16) == 1
+    feats = np.asarray(conv(x))
+    batches = [feats[i:i + 16] for i in (0, 16, 32)]
+    want_mean = np.mean([b.mean(axis=(0, 1, 2)) for b in batches], axis=0)
+    want_var = np.mean([b.var(axis=(0, 1, 2)) for b in batches], axis=0)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), want_mean, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), want_var, rtol=1e-3, atol=1e-3)
+    assert bn.momentum == 0.99  # restored
+    assert recalibrate_batch_norm(tiny_model(), x) == 0
