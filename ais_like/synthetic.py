@@ -45,6 +45,9 @@ VESICLE_RADIUS = (14.0, 38.0)
 MICROTUBULE_RADII = (7.5, 12.5)  # inner, outer
 ACTIN_RADIUS = 3.5
 RIBOSOME_RADIUS = 12.5
+BARREL_RADIUS, BARREL_HALF_LENGTH = 5.5, 7.5  # a 20S-proteasome-like barrel
+BARREL_REACH = math.hypot(BARREL_RADIUS, BARREL_HALF_LENGTH)
+GOLD_RADIUS = 5.0
 
 
 @dataclass
@@ -53,7 +56,8 @@ class SyntheticTomogram:
 
     volume : float32 (z, y, x), dark density on a light background, mean 0, std 1.
     labels : {"membrane", "filament", "ribosome" (and "carbon" when made)} -> uint8 (z, y, x) 0/1.
-    particles : float (n, 3) ribosome centres (z, y, x) in voxels.
+    particles : float (n, 3) centres (z, y, x) in voxels of the main particle (``meta["particle"]``:
+        "ribosome", or "proteasome" with ``particle_shape="barrel"``).
     apix : voxel size in Å.
     meta : the settings used (JSON-friendly).
     """
@@ -63,13 +67,16 @@ class SyntheticTomogram:
     particles: np.ndarray
     apix: float
     meta: dict = field(default_factory=dict)
+    picks: dict = field(default_factory=dict)  # feature -> (n, 3) centres (z, y, x) of each particle kind
 
 
 def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10.0, seed: int = 0, *,
                   n_vesicles: int | None = None, n_filaments: int | None = None,
                   n_ribosomes: int | None = None, carbon: bool = False, snr: float = 0.5,
                   tilt_range: float | None = 60.0, resolution: float = 30.0,
-                  crowding: float = 1.0) -> SyntheticTomogram:
+                  crowding: float = 1.0, bilayer_offset: float = BILAYER_LEAFLET_OFFSET,
+                  particle_shape: str = "ribosome", membrane_proteins: int = 0,
+                  gold: int = 0) -> SyntheticTomogram:
     """Make a synthetic tomogram with ground truth.
 
     Parameters
@@ -86,6 +93,17 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
         ``±tilt_range`` are removed. None: no missing wedge.
     resolution : Å; a Gaussian low-pass with half gain at this resolution (0/None: none).
     crowding : density of unlabelled small proteins relative to the default (0: none).
+    bilayer_offset : nm from the bilayer's mid-plane to each leaflet's head groups (2.0; 1.5 is a
+        thinner membrane); the membrane label is ±(offset + 0.25) nm.
+    particle_shape : "ribosome" (two lumpy subunits, ~25 nm) or "barrel" (a proteasome-like
+        stack of four rings, 11 nm across, 15 nm long, hollow axis); labelled "ribosome" or
+        "proteasome".
+    membrane_proteins : antibody-like Y-shaped particles (a 7 nm stem on the membrane's outer
+        face and two 7 nm arms, 3 nm thick) on the vesicles; labelled "membrane_protein".
+    gold : gold beads (10 nm across, ~5x the density of protein); labelled "gold".
+
+    Objects added by the last three options come from their own random stream: without them,
+    a seed gives the same tomogram as before they existed.
 
     Returns
     -------
@@ -108,6 +126,9 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
         n_filaments = max(1, int(round(area_nm2 / 30000.0)))
     if n_ribosomes is None:
         n_ribosomes = int(round(vol_nm3 / 200000.0))
+    if particle_shape not in ("ribosome", "barrel"):
+        raise ValueError(f"particle_shape must be 'ribosome' or 'barrel', got {particle_shape!r}")
+    extra_rng = np.random.default_rng([int(seed), 7])  # the optional objects' own stream
 
     density = np.zeros(shape, np.float32)
     membrane_density = np.zeros(shape, np.float32)
@@ -119,7 +140,7 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
 
     vesicles = _place_vesicles(rng, shape, nm, n_vesicles, occupied)
     for centre, axes, rot in vesicles:
-        _draw_vesicle(membrane_density, shell, centre, axes, rot, nm)
+        _draw_vesicle(membrane_density, shell, centre, axes, rot, nm, bilayer_offset)
     density += membrane_density
 
     filaments = []
@@ -130,9 +151,26 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
             _draw_filament(density, filament, *fil, kind=kind, nm=nm)
             filaments.append(kind)
 
-    particles = _place_ribosomes(rng, shape, nm, n_ribosomes, occupied, carbon)
+    picks: dict[str, np.ndarray] = {}
+    if membrane_proteins and vesicles:
+        mp_label = np.zeros(shape, np.uint8)
+        centres = _draw_membrane_proteins(density, mp_label, extra_rng, vesicles, int(membrane_proteins), nm,
+                                          bilayer_offset, occupied)
+        picks["membrane_protein"] = centres
+
+    particle = "ribosome" if particle_shape == "ribosome" else "proteasome"
+    reach = RIBOSOME_RADIUS if particle_shape == "ribosome" else BARREL_REACH
+    particles = _place_ribosomes(rng, shape, nm, n_ribosomes, occupied, carbon, radius_nm=reach)
     for c in particles:
-        _draw_ribosome(density, ribosome, c, rng, nm)
+        if particle_shape == "ribosome":
+            _draw_ribosome(density, ribosome, c, rng, nm)
+        else:
+            _draw_barrel(density, ribosome, c, rng, nm)
+    picks[particle] = np.asarray(particles, float).reshape(-1, 3)
+
+    if gold:
+        gold_label = np.zeros(shape, np.uint8)
+        picks["gold"] = _draw_gold(density, gold_label, extra_rng, shape, nm, int(gold), occupied, carbon)
 
     if carbon:
         _draw_carbon(density, carbon_mask, rng, nm)
@@ -167,18 +205,61 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
     if sd > 0:
         volume /= np.float32(sd)
 
-    labels = {"membrane": membrane, "filament": filament, "ribosome": ribosome}
+    labels = {"membrane": membrane, "filament": filament, particle: ribosome}
     if carbon:
         labels["carbon"] = carbon_mask
+    if "membrane_protein" in picks:
+        labels["membrane_protein"] = mp_label
+    if gold:
+        labels["gold"] = gold_label
     meta = {"shape": list(shape), "apix": apix, "seed": int(seed), "n_vesicles": len(vesicles),
             "filaments": filaments, "n_ribosomes": int(len(particles)), "carbon": bool(carbon),
             "snr": snr, "tilt_range": tilt_range, "resolution": resolution, "crowding": crowding}
+    if (bilayer_offset, particle_shape, membrane_proteins, gold) != (BILAYER_LEAFLET_OFFSET, "ribosome", 0, 0):
+        meta.update(bilayer_offset=float(bilayer_offset), particle=particle,
+                    n_membrane_proteins=len(picks.get("membrane_protein", [])), n_gold=len(picks.get("gold", [])))
     return SyntheticTomogram(volume=volume.astype(np.float32, copy=False), labels=labels,
-                             particles=np.asarray(particles, float).reshape(-1, 3), apix=apix, meta=meta)
+                             particles=picks[particle], apix=apix, meta=meta, picks=picks)
 
 
 # ------------------------------------------------------------------------------------------
 # Imaging
+
+
+# ------------------------------------------------------------------------------------------
+# Presets: tomograms unlike the demo's, for measuring quality on data nobody tuned on
+
+BENCHMARK_SHAPE = (160, 512, 512)
+PRESETS = {
+    # the demo's settings (what the demo and most tests use), at the benchmark size
+    "standard": {},
+    "low_snr": {"snr": 0.2},  # noisier than the demo (0.5)
+    "thin_bilayer": {"bilayer_offset": 1.5},  # ~3 nm between the leaflets instead of 4
+    "crowded": {"crowding": 2.5, "density": 1.6},  # more background protein and more particles
+    "proteasome": {"particle_shape": "barrel"},  # another particle shape (and size)
+    "membrane_proteins": {"membrane_proteins": 60},  # antibody-like particles on the membranes
+    "carbon_gold": {"carbon": True, "gold": 15},  # a carbon edge and gold beads
+    # all of it at once: the hardest
+    "mixed": {"snr": 0.3, "bilayer_offset": 1.6, "crowding": 2.0, "membrane_proteins": 40, "carbon": True,
+              "gold": 10},
+}
+
+
+def preset_tomogram(name: str, seed: int = 1, shape=None, apix: float = 10.0) -> SyntheticTomogram:
+    """A tomogram of the named :data:`PRESETS` entry (default size :data:`BENCHMARK_SHAPE`).
+    ``density`` scales the default particle count; every other key is a :func:`make_tomogram`
+    setting."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    kw = dict(PRESETS[name])
+    shape = tuple(BENCHMARK_SHAPE if shape is None else shape)
+    scale = kw.pop("density", 1.0)
+    if scale != 1.0:
+        nm = 10.0 / apix
+        kw["n_ribosomes"] = int(round(scale * np.prod(shape) / nm ** 3 / 200000.0))
+    tomo = make_tomogram(shape=shape, apix=apix, seed=seed, **kw)
+    tomo.meta["preset"] = name
+    return tomo
 
 
 def wedge_mask(shape: tuple[int, int, int], tilt_range: float) -> np.ndarray:
@@ -251,7 +332,7 @@ def _place_vesicles(rng, shape, nm, n, occupied):
     return out
 
 
-def _draw_vesicle(density, shell, centre, axes, rot, nm):
+def _draw_vesicle(density, shell, centre, axes, rot, nm, offset_nm=BILAYER_LEAFLET_OFFSET):
     reach = float(axes.max()) + 4 * nm
     got = _box(density.shape, centre, reach)
     if got is None:
@@ -264,10 +345,10 @@ def _draw_vesicle(density, shell, centre, axes, rot, nm):
     rho = np.sqrt(rho2) + 1e-6
     grad = np.sqrt(sum((u[i] / (a[i] * a[i])) ** 2 for i in range(3))) / rho + 1e-9
     dist = (rho - 1.0) / grad  # first-order signed distance to the ellipsoid, voxels
-    off, sig = BILAYER_LEAFLET_OFFSET * nm, max(BILAYER_LEAFLET_SIGMA * nm, 0.5)
+    off, sig = offset_nm * nm, max(BILAYER_LEAFLET_SIGMA * nm, 0.5)
     prof = np.exp(-0.5 * ((dist - off) / sig) ** 2) + np.exp(-0.5 * ((dist + off) / sig) ** 2)
     density[sl] += prof.astype(np.float32)
-    shell[sl] |= np.abs(dist) <= MEMBRANE_HALF_WIDTH * nm
+    shell[sl] |= np.abs(dist) <= (MEMBRANE_HALF_WIDTH - BILAYER_LEAFLET_OFFSET + offset_nm) * nm
 
 
 def _place_filament(rng, shape, nm, kind, occupied):
@@ -317,8 +398,8 @@ def _smooth_step(x, width):
     return 1.0 / (1.0 + np.exp(np.clip(-np.asarray(x, np.float32) / np.float32(width), -60, 60)))
 
 
-def _place_ribosomes(rng, shape, nm, n, occupied, carbon):
-    r = RIBOSOME_RADIUS * nm
+def _place_ribosomes(rng, shape, nm, n, occupied, carbon, radius_nm=RIBOSOME_RADIUS):
+    r = radius_nm * nm
     out = []
     nz, ny, nx = shape
     x_max = nx * (0.8 if carbon else 1.0)
@@ -361,6 +442,93 @@ def _draw_ribosome(density, label, centre, rng, nm):
             inside |= d <= rad
     density[sl] += 1.1 * dens
     label[sl][inside] = 1
+
+
+def _draw_barrel(density, label, centre, rng, nm):
+    """A proteasome-like barrel: four stacked rings around a hollow axis, in a random orientation."""
+    reach = BARREL_REACH * nm + 2 * nm
+    got = _box(density.shape, centre, reach)
+    if got is None:
+        return
+    sl, (dz, dy, dx) = got
+    axis = rng.standard_normal(3)
+    axis /= np.linalg.norm(axis)
+    t = dz * axis[0] + dy * axis[1] + dx * axis[2]  # along the axis
+    r = np.sqrt(np.maximum(dz ** 2 + dy ** 2 + dx ** 2 - t * t, 0))
+    outer, half = BARREL_RADIUS * nm, BARREL_HALF_LENGTH * nm
+    body = _smooth_step(outer - r, 0.6 * nm) * _smooth_step(half - np.abs(t), 0.6 * nm)
+    channel = _smooth_step(r - 1.5 * nm, 0.5 * nm)
+    rings = 0.75 + 0.25 * np.cos(2 * math.pi * t / (half / 2.0))  # four rings along 15 nm
+    density[sl] += (1.1 * body * channel * rings).astype(np.float32)
+    label[sl][(r <= outer) & (np.abs(t) <= half)] = 1
+
+
+def _capsule(dz, dy, dx, a, b):
+    """Distance of every voxel (offsets dz, dy, dx from the box's centre) to the segment a-b."""
+    ab = b - a
+    t = ((dz - a[0]) * ab[0] + (dy - a[1]) * ab[1] + (dx - a[2]) * ab[2]) / float(ab @ ab)
+    t = np.clip(t, 0.0, 1.0)
+    return np.sqrt((dz - a[0] - t * ab[0]) ** 2 + (dy - a[1] - t * ab[1]) ** 2 + (dx - a[2] - t * ab[2]) ** 2)
+
+
+def _draw_membrane_proteins(density, label, rng, vesicles, n, nm, offset_nm, occupied):
+    """Antibody-like Y shapes standing on the outer face of the vesicles; returns their centres
+    (the fork of the Y)."""
+    centres = []
+    for _ in range(n):
+        for _try in range(30):
+            centre, axes, rot = vesicles[int(rng.integers(len(vesicles)))]
+            d = rng.standard_normal(3)
+            d /= np.linalg.norm(d)
+            p_local = d / math.sqrt(float(np.sum((d / axes) ** 2)))
+            normal = rot @ (p_local / axes ** 2)
+            normal /= np.linalg.norm(normal)
+            base = centre + rot @ p_local + normal * (offset_nm + 0.8) * nm
+            fork = base + normal * 7.0 * nm
+            if not all(0 <= fork[i] < density.shape[i] for i in range(3)):
+                continue
+            if not _free([o for o in occupied if o[1] < 0.5 * float(axes.max())], fork, 9.0 * nm):
+                continue  # keep clear of other particles (the vesicles themselves are big)
+            side = np.cross(normal, rng.standard_normal(3))
+            side /= np.linalg.norm(side)
+            arms = [fork + 7.0 * nm * (math.cos(math.radians(40)) * normal + s * math.sin(math.radians(40)) * side)
+                    for s in (-1.0, 1.0)]
+            got = _box(density.shape, fork, 11.0 * nm)
+            if got is None:
+                continue
+            sl, (dz, dy, dx) = got
+            rel = [q - fork for q in (base, fork, *arms)]
+            dist = np.minimum.reduce([_capsule(dz, dy, dx, rel[0], rel[1]), _capsule(dz, dy, dx, rel[1], rel[2]),
+                                      _capsule(dz, dy, dx, rel[1], rel[3])])
+            density[sl] += (1.0 * _smooth_step(1.5 * nm - dist, 0.4 * nm)).astype(np.float32)
+            label[sl][dist <= 1.5 * nm] = 1
+            occupied.append((fork, 8.0 * nm))
+            centres.append(fork)
+            break
+    return np.asarray(centres, float).reshape(-1, 3)
+
+
+def _draw_gold(density, label, rng, shape, nm, n, occupied, carbon):
+    """Gold beads, far denser than protein; returns their centres."""
+    r = GOLD_RADIUS * nm
+    nz, ny, nx = shape
+    x_max = nx * (0.8 if carbon else 1.0)
+    centres = []
+    for _ in range(n):
+        for _try in range(40):
+            c = np.array([_uniform(rng, r, nz - r), _uniform(rng, r, ny - r), _uniform(rng, r, x_max - r)])
+            if _free(occupied, c, r + 2 * nm):
+                got = _box(shape, c, r + 2 * nm)
+                if got is None:
+                    continue
+                sl, (dz, dy, dx) = got
+                d = np.sqrt(dz ** 2 + dy ** 2 + dx ** 2)
+                density[sl] += (5.0 * _smooth_step(r - d, 0.4 * nm)).astype(np.float32)
+                label[sl][d <= r] = 1
+                occupied.append((c, r))
+                centres.append(c)
+                break
+    return np.asarray(centres, float).reshape(-1, 3)
 
 
 def _draw_carbon(density, label, rng, nm):

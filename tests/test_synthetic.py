@@ -122,3 +122,29 @@ def test_write_demo_dataset(tmp_path):
     assert np.allclose(data, again.volume)
     lines = out["particles"].read_text().split("\n")
     assert len([ln for ln in lines if ln]) == len(again.particles)
+
+
+def test_presets_add_what_they_name_and_keep_the_demo_unchanged():
+    small = (40, 128, 128)
+    base = synthetic.make_tomogram(shape=small, seed=2)
+    same = synthetic.preset_tomogram("standard", seed=2, shape=small)
+    assert np.array_equal(base.volume, same.volume) and same.meta["preset"] == "standard"
+    assert set(same.picks) == {"ribosome"} and np.array_equal(same.picks["ribosome"], base.particles)
+    t = synthetic.make_tomogram(shape=small, seed=2, particle_shape="barrel", membrane_proteins=12, gold=4,
+                                bilayer_offset=1.5)
+    assert {"membrane", "filament", "proteasome", "membrane_protein", "gold"} == set(t.labels)
+    assert t.meta["particle"] == "proteasome" and t.picks["proteasome"] is t.particles
+    for feature in ("proteasome", "membrane_protein", "gold"):
+        centres = t.picks[feature]
+        assert len(centres) >= 3, feature
+        z, y, x = np.round(centres).astype(int).T
+        inside = t.labels[feature][np.clip(z, 0, small[0] - 1), np.clip(y, 0, 127), np.clip(x, 0, 127)]
+        assert inside.mean() >= 0.6, feature  # centres sit on their labels (the Y's fork is on an arm)
+    # gold is far darker than anything else
+    gold = t.labels["gold"].astype(bool)
+    assert np.median(t.volume[gold]) < np.percentile(t.volume, 1)
+    assert t.meta["bilayer_offset"] == 1.5 and t.meta["n_gold"] == len(t.picks["gold"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        synthetic.preset_tomogram("nonsense")
+    with pytest.raises(ValueError, match="particle_shape"):
+        synthetic.make_tomogram(shape=small, particle_shape="cube")
