@@ -240,6 +240,31 @@ def to_pixels(value_a: float | None, value_px: float | None, apix: float | None,
     return v / float(apix) ** power
 
 
+SPACING_OF_DIAMETER = 0.6  # picks closer than this many particle diameters are one particle
+VOLUME_OF_SPHERE = 0.1  # groups smaller than this fraction of the particle's sphere are noise
+
+
+def size_defaults(diameter: float) -> dict:
+    """``min_spacing`` (Å) and ``min_volume`` (Å^3) for particles ``diameter`` Å across, as
+    :func:`pick_particles` takes them: 0.6 diameters apart, a tenth of the sphere's volume."""
+    d = float(diameter)
+    if not (math.isfinite(d) and d > 0):
+        raise InputError(f"particle diameter must be a positive number of Å, got {diameter}")
+    return {"min_spacing": round(SPACING_OF_DIAMETER * d, 2),
+            "min_volume": round(VOLUME_OF_SPHERE * math.pi / 6.0 * d ** 3, 1)}
+
+
+def model_particle_diameter(metadata: dict) -> float | None:
+    """The diameter in Å of the particles a model was trained on (measured on its annotated
+    slices by :func:`ais_like.tiles.feature_size`), or None when the model does not say."""
+    ours = metadata.get("ais_like") or {}
+    d_px = (ours.get("trainset") or {}).get("feature diameter px")
+    apix = metadata.get("apix")
+    if not d_px or not apix or float(apix) <= 0:
+        return None
+    return float(d_px) * float(apix)
+
+
 def pick_particles(volume, apix: float | None = None, *, threshold: float = 0.5,
                    min_volume: float | None = None, min_volume_px: float | None = None,
                    min_spacing: float | None = None, min_spacing_px: float | None = None,

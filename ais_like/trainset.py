@@ -72,6 +72,8 @@ class TrainingSet:
             "foreground fraction": round(float((lab == 1).sum() / max(counted.sum(), 1)), 4),
             "ignored fraction": round(float((~counted).sum() / max(lab.size, 1)), 4),
             "normalisation": self.normalisation,
+            **({"feature diameter px": self.meta["feature_size"]["diameter_px"]}
+               if (self.meta.get("feature_size") or {}).get("diameter_px") else {}),
         }
 
     @classmethod

@@ -178,7 +178,7 @@ def test_pick_command_file_and_folder(tmp_path, capsys):
     assert main(["pick", str(tmp_path / "seg"), "--format", "txt", "--out", str(tmp_path / "coords"),
                  "--min-spacing-px", "8"]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
-    assert len(lines) == 3 and lines[1].startswith("TS_02: 2 particles") and lines[2].startswith("TS_03: 0 particles")
+    assert len(lines) == 3 and lines[1].startswith("TS_02: 2 particles") and lines[2].startswith("TS_03: NO particles found")
     assert (tmp_path / "coords" / "TS_03__Ribosome_coords.txt").read_text() == ""
     assert len(read_coordinates(tmp_path / "coords" / "TS_01__Ribosome_coords.txt")) == 5
 
@@ -221,3 +221,35 @@ def test_evaluate_picks_command(tmp_path, capsys):
     assert res["mean_distance_px"] < 0.5
     assert main(["evaluate-picks", "--pred", str(truth), "--truth", str(tmp_path / "nope.star"), "--radius-px", "2"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_spacing_and_size_come_from_the_particles_the_model_was_trained_on(tmp_path, capsys):
+    """The annotated slices' particles give the model's particle size (tiles.feature_size);
+    'pick --model' turns it into the minimum spacing and size, so a user tunes nothing."""
+    from ais_like.archive import make_metadata, save_scnm
+    from ais_like.tiles import feature_size, tiles_from_labels
+
+    from _model_helpers import tiny_model
+
+    truth = (blobs(SHAPE, CENTRES) > 127).astype(np.uint8)  # balls ~8 px across
+    size = feature_size([truth[z] for z in (8, 20, 30)])
+    assert size["components"] == 5 and 6.5 < size["diameter_px"] <= 9.0  # 8 px at a centre, less off it
+    assert feature_size([np.zeros((9, 9), bool)]) == {"diameter_px": None, "components": 0}
+    ts = tiles_from_labels(np.zeros(SHAPE, np.float32), truth, [8, 20, 30], box=16, n_tiles=8, apix=APIX)
+    assert ts.summary()["feature diameter px"] == size["diameter_px"]
+    meta = make_metadata("Ribosome", "Tiny", apix=APIX, ais_like={"trainset": ts.summary()})
+    model = save_scnm(tmp_path / "ribo.scnm", tiny_model(), meta)
+    vol = blobs(SHAPE, CENTRES)
+    for z, y, x in ((2, 2, 40), (36, 50, 76), (20, 4, 76)):  # specks of noise, a voxel or two
+        vol[z, y, x:x + 2] = 255
+    seg = _seg(tmp_path, "TS_01__Ribosome.mrc", vol)
+    assert main(["pick", str(seg), "--min-spacing", "1", "-q"]) == 0
+    assert len(read_coordinates(tmp_path / "seg" / "TS_01__Ribosome_coords.star")) == 8
+    assert main(["pick", str(seg), "--model", str(model)]) == 0
+    out = capsys.readouterr().out
+    d = size["diameter_px"] * APIX
+    assert f"particles of {d:.0f} Å (from {model}): min spacing {0.6 * d:.0f} Å, min volume" in out
+    assert len(read_coordinates(tmp_path / "seg" / "TS_01__Ribosome_coords.star")) == 5
+    bare = save_scnm(tmp_path / "bare.scnm", tiny_model(), make_metadata("Ribosome", "Tiny", apix=APIX))
+    assert main(["pick", str(seg), "--model", str(bare), "-q"]) == 2
+    assert "does not record the size of its particles" in capsys.readouterr().err

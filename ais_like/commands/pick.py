@@ -46,10 +46,38 @@ def add_arguments(parser):
     parser.add_argument("segmentations", nargs="+", metavar="SEG.mrc|FOLDER",
                         help="segmentation volumes <tomogram>__<feature>.mrc, or folders of them")
     add_pick_options(parser)
+    parser.add_argument("--model", default=None, metavar="MODEL.scnm",
+                        help="the model that made the segmentations: the minimum spacing and size default to "
+                             "0.6 and 0.1 of the particle it was trained on (its annotated particles' size)")
     parser.add_argument("--out", default=None, metavar="FILE_OR_DIR",
                         help="output file (one input) or folder (default: beside each input)")
     add_apix(parser)
     add_quiet(parser)
+
+
+def sizes_from_model(params: dict, model) -> tuple[dict, str]:
+    """``params`` with the spacing and size the model's particles give, where none were set."""
+    from ..archive import read_metadata
+    from ..errors import InputError
+    from ..picking import model_particle_diameter, size_defaults
+
+    if model is None:
+        return params, ""
+    d = model_particle_diameter(read_metadata(model))
+    if d is None:
+        raise InputError(f"{model}: the model does not record the size of its particles (trained before "
+                         "ais_like measured it, or with no whole particle on its annotated slices); "
+                         "give --min-spacing and --min-volume")
+    out = dict(params)
+    sizes = size_defaults(d)
+    said = []
+    if out.get("min_spacing") is None and out.get("min_spacing_px") is None:
+        out["min_spacing"] = sizes["min_spacing"]
+        said.append(f"min spacing {sizes['min_spacing']:.0f} Å")
+    if out.get("min_volume") is None and out.get("min_volume_px") is None:
+        out["min_volume"] = sizes["min_volume"]
+        said.append(f"min volume {sizes['min_volume']:.0f} Å³")
+    return out, (f"particles of {d:.0f} Å (from {model}): " + ", ".join(said)) if said else ""
 
 
 def run(args) -> int:
@@ -58,8 +86,15 @@ def run(args) -> int:
 
     params = pick_params(args)
 
+    params, said = sizes_from_model(params, args.model)
+    if said and not args.quiet:
+        print(said)
+
     def work(path, out, bar):
         res = pick_file(path, out, fmt=args.format, apix=args.apix, progress=bar, **params)
+        if res.n == 0:
+            return (f"{res.tomogram}: NO particles found (nothing above threshold {params['threshold']:g} "
+                    f"that passes the size and spacing limits) -> {res.out} is empty ({res.seconds:.1f} s)")
         return f"{res.tomogram}: {res.n} particles -> {res.out} ({res.seconds:.1f} s)"
 
     for_each_volume(args.segmentations, args.out, quiet=args.quiet, desc="pick", work=work)
