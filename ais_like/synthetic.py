@@ -68,6 +68,7 @@ class SyntheticTomogram:
     apix: float
     meta: dict = field(default_factory=dict)
     picks: dict = field(default_factory=dict)  # feature -> (n, 3) centres (z, y, x) of each particle kind
+    membrane_all: np.ndarray | None = None  # uint8: the whole bilayer, caps the missing wedge hides included
 
 
 def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10.0, seed: int = 0, *,
@@ -219,7 +220,8 @@ def make_tomogram(shape: tuple[int, int, int] = (96, 256, 256), apix: float = 10
         meta.update(bilayer_offset=float(bilayer_offset), particle=particle,
                     n_membrane_proteins=len(picks.get("membrane_protein", [])), n_gold=len(picks.get("gold", [])))
     return SyntheticTomogram(volume=volume.astype(np.float32, copy=False), labels=labels,
-                             particles=picks[particle], apix=apix, meta=meta, picks=picks)
+                             particles=picks[particle], apix=apix, meta=meta, picks=picks,
+                             membrane_all=shell.astype(np.uint8))
 
 
 # ------------------------------------------------------------------------------------------

@@ -130,6 +130,8 @@ def test_presets_add_what_they_name_and_keep_the_demo_unchanged():
     same = synthetic.preset_tomogram("standard", seed=2, shape=small)
     assert np.array_equal(base.volume, same.volume) and same.meta["preset"] == "standard"
     assert set(same.picks) == {"ribosome"} and np.array_equal(same.picks["ribosome"], base.particles)
+    # the whole bilayer holds the visible membrane label and more (the caps the missing wedge hides)
+    assert np.all(base.membrane_all >= base.labels["membrane"]) and base.membrane_all.sum() > base.labels["membrane"].sum()
     t = synthetic.make_tomogram(shape=small, seed=2, particle_shape="barrel", membrane_proteins=12, gold=4,
                                 bilayer_offset=1.5)
     assert {"membrane", "filament", "proteasome", "membrane_protein", "gold"} == set(t.labels)
