@@ -224,6 +224,10 @@ class TrainingCallback:
         """After each epoch: ``logs`` has ``loss`` (mean over the epoch's batches) and, with a
         validation split, ``val_loss``; also ``best`` (True when this epoch is the best so far)."""
 
+    def on_restart(self, attempt: int, health) -> None:
+        """Training starts again from another initialisation (``attempt`` 1, 2, ...) because
+        the last model failed its check (``health``)."""
+
     def should_stop(self) -> bool:
         """Polled after every batch; True stops training (the best weights are kept)."""
         return False
@@ -611,11 +615,25 @@ class TrainedModel:
         return self.result.health is not None and self.result.health.failed
 
 
+RESTART_SEED_STEP = 1000  # a restart's initialisation seed: seed + 1000 x attempt
+
+
+def _attempt_rank(result: TrainResult) -> tuple:
+    h = result.health
+    if h is None:
+        return (1, 0.0, 0.0)
+    return (0 if h.failed else 1, _finite(h.separation), _finite(h.recall))
+
+
+def _finite(v: float) -> float:
+    return float(v) if np.isfinite(v) else -1.0
+
+
 def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str | None = None,
                         colour=None, epochs: int = 10, batch_size: int = 32, learning_rate: float | None = None,
                         validation_split: float = 0.0, early_stopping: int | None = None, loss: str | None = None,
                         threshold: float = 0.5, callback: TrainingCallback | None = None, seed: int = 0,
-                        folders=None, fast: bool | None = None) -> TrainedModel:
+                        folders=None, fast: bool | None = None, restarts: int = 1) -> TrainedModel:
     """Build ``architecture`` for the training set's box, train it and describe it.
 
     The CLI (``ais-like train``), the demo and the GUI's training worker all call this, so a
@@ -634,6 +652,10 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
         it; see :func:`training_speedups`) and copy its weights back; None: the defaults, False:
         train the model itself in float32. The model returned is always the float32 one; the
         callback's ``model`` is the copy while training runs.
+    restarts : when the trained model fails its check (:class:`Health`: only background,
+        everything, or flat), train again from another initialisation (seed + 1000 per restart)
+        up to this many times, and keep the best attempt (a working one first, then by recall
+        and separation). A callback's ``on_restart(attempt, health)`` is told. Not after a stop.
     Other parameters: see :func:`train`. ``seed`` also seeds the weight initialisation.
 
     Returns
@@ -647,19 +669,35 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
     arch = registry.get_architecture(architecture, folders=folders)
     k = keras()
     k.utils.set_random_seed(int(seed))
-    model = arch.create((None, None, 1))  # fully convolutional: whole slices at inference
-    if loss is not None and not hasattr(model, "save_h5"):  # recompiled: keep the plugin's rate
-        compile_for_training(model, arch.learning_rate if learning_rate is None else learning_rate, loss)
-    speedups = training_speedups(model, fast)
-    trainee = training_copy(model, **speedups) if any(speedups.values()) else model
-    result = train(trainee, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                   validation_split=validation_split, early_stopping=early_stopping, callback=callback, seed=seed,
-                   threshold=threshold)
-    if trainee is not model:
-        model.set_weights(trainee.get_weights())
-        set_learning_rate(model, learning_rate_of(trainee))
-        if callback is not None:
-            callback.model = model
+    if int(restarts) != restarts or restarts < 0:
+        raise InputError(f"restarts must be a whole number >= 0, got {restarts}")
+    attempts, total_seconds = [], 0.0
+    for attempt in range(int(restarts) + 1):
+        if attempt:
+            k.utils.set_random_seed(int(seed) + RESTART_SEED_STEP * attempt)
+            if callback is not None:
+                getattr(callback, "on_restart", lambda *a: None)(attempt, attempts[-1][1].health)
+        model = arch.create((None, None, 1))  # fully convolutional: whole slices at inference
+        if loss is not None and not hasattr(model, "save_h5"):  # recompiled: keep the plugin's rate
+            compile_for_training(model, arch.learning_rate if learning_rate is None else learning_rate, loss)
+        speedups = training_speedups(model, fast)
+        trainee = training_copy(model, **speedups) if any(speedups.values()) else model
+        result = train(trainee, trainset, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                       validation_split=validation_split, early_stopping=early_stopping, callback=callback,
+                       seed=seed, threshold=threshold)
+        if trainee is not model:
+            model.set_weights(trainee.get_weights())
+            set_learning_rate(model, learning_rate_of(trainee))
+            if callback is not None:
+                callback.model = model
+        total_seconds += result.seconds
+        attempts.append((model, result))
+        if result.health is None or not result.health.failed or result.stopped == "user":
+            break
+    best = max(range(len(attempts)), key=lambda i: _attempt_rank(attempts[i][1]))
+    model, result = attempts[best]
+    if callback is not None:
+        callback.model = model
     lr = learning_rate_of(model)
     monitor = "val_loss" if "val_loss" in result.history else "loss"
     final = result.history[monitor][result.best_epoch] if result.best_epoch >= 0 else float("nan")
@@ -680,7 +718,9 @@ def train_feature_model(trainset, architecture: str = "VGGNet S", *, title: str 
                          "speedups": [name for name, on in speedups.items() if on],
                          "history": {k_: [round(float(v), 6) for v in vals] for k_, vals in result.history.items()},
                          "health": result.health.as_dict() if result.health is not None else None,
-                         "seconds": round(result.seconds, 2)},
+                         "restarts": len(attempts) - 1,
+                         "initialisation_seed": int(seed) + RESTART_SEED_STEP * best,
+                         "seconds": round(total_seconds, 2)},
         },
     )
     return TrainedModel(model=model, metadata=meta, result=result)

@@ -205,12 +205,24 @@ def test_training_reports_the_check_every_epoch_and_stores_it():
     assert res.health.where == "the held-out tiles"
 
 
-def test_train_feature_model_stores_the_check():
+def test_a_failed_model_is_trained_again_from_another_start_and_the_check_stored():
+    class Restarts(Recorder):
+        def on_restart(self, attempt, health):
+            self.restarts = getattr(self, "restarts", []) + [(attempt, health.verdict)]
+
     ts = _set(n=32, box=32)
-    tm = train_feature_model(ts, "Eman2", epochs=1, batch_size=16, learning_rate=1e-12)
-    h = tm.metadata["ais_like"]["training"]["health"]
-    assert h["verdict"] == tm.health.verdict and h["message"] == tm.health.message()
-    assert tm.failed == tm.health.failed
+    rec = Restarts()
+    tm = train_feature_model(ts, "Eman2", epochs=1, batch_size=16, learning_rate=1e-12, callback=rec, restarts=2)
+    h = tm.metadata["ais_like"]["training"]
+    assert tm.failed and h["health"]["verdict"] == tm.health.verdict and h["health"]["message"] == tm.health.message()
+    assert h["restarts"] == 2 and [a for a, _ in rec.restarts] == [1, 2] and len(rec.epochs) == 3
+    assert all(v in ("all_background", "all_foreground", "flat") for _, v in rec.restarts)
+    assert h["initialisation_seed"] in (0, 1000, 2000) and rec.model is tm.model
+    # no restarts asked, none made
+    tm = train_feature_model(ts, "Eman2", epochs=1, batch_size=16, learning_rate=1e-12, restarts=0)
+    assert tm.metadata["ais_like"]["training"]["restarts"] == 0
+    with pytest.raises(InputError, match="restarts"):
+        train_feature_model(ts, "Eman2", epochs=1, restarts=-1)
 
 
 def test_batch_norm_statistics_are_measured_not_left_lagging():

@@ -36,6 +36,9 @@ def add_arguments(parser):
                    help="loss (label 2 ignored; default: bce_dice)")
     g.add_argument("--colour", "--color", default=None, metavar="R,G,B", help="display colour, 0..1 each")
     g.add_argument("--threshold", type=float, default=0.5, help="default threshold stored with the model")
+    g.add_argument("--restarts", type=int, default=1, metavar="N",
+                   help="when the model fails its check, train again from another initialisation up to N times "
+                        "(default: %(default)s)")
     g.add_argument("--keep-failed", action="store_true",
                    help="exit 0 even when the model fails its check (predicts only background, everything, or "
                         "the same everywhere on the annotated tiles); without it such a run exits with status 3. "
@@ -80,6 +83,14 @@ class _BarCallback:
                     extra += f" ({_VERDICT[logs['verdict']]} so far)"
             self.bar._bar.write(f"epoch {epoch + 1}: loss {logs['loss']:.4f}{extra}{'  (best)' if logs.get('best') else ''}")
 
+    def on_restart(self, attempt, health):
+        if not self.quiet:
+            self.bar._bar.write(f"the model failed its check ({health.message()}); training again from another "
+                                f"initialisation (restart {attempt})")
+        self.bar.close()
+        self.bar = type(self.bar)(self.epochs * self.n, desc=f"training (restart {attempt})", unit="batch",
+                                  quiet=self.quiet)
+
     def should_stop(self):
         return False
 
@@ -114,7 +125,7 @@ def run(args) -> int:
                                       epochs=args.epochs, batch_size=args.batch_size,
                                       learning_rate=args.learning_rate, validation_split=args.validation_split,
                                       early_stopping=args.early_stopping, loss=args.loss, threshold=args.threshold,
-                                      callback=cb, seed=args.seed)
+                                      callback=cb, seed=args.seed, restarts=args.restarts)
     finally:
         cb.bar.close()
     save_scnm(out, trained.model, trained.metadata)
