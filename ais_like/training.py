@@ -300,6 +300,8 @@ class Health:
         return text
 
     def suggestion(self) -> str:
+        if self.verdict == "all_foreground" and self.threshold <= 0.05:
+            return f"the threshold is {self.threshold:g}, so every pixel counts: raise it (0.5 is usual)"
         if self.verdict == "all_foreground":
             return ("annotate background around the feature (negative boxes, or paint the whole slice), "
                     "or lower the positive fraction of the tiles")

@@ -249,3 +249,11 @@ def test_batch_norm_statistics_are_measured_not_left_lagging():
     np.testing.assert_allclose(np.asarray(bn.moving_variance), want_var, rtol=1e-3, atol=1e-3)
     assert bn.momentum == 0.99  # restored
     assert recalibrate_batch_norm(tiny_model(), x) == 0
+
+
+def test_a_threshold_of_zero_is_named_as_the_cause():
+    from ais_like.training import assess
+
+    ts = _set(n=16)
+    h = assess(_fixed_model(6.0, -2.0), ts.images, ts.labels, threshold=0.0)
+    assert h.verdict == "all_foreground" and "the threshold is 0, so every pixel counts" in h.message()

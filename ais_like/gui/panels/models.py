@@ -88,7 +88,7 @@ def draw(state) -> None:
             imgui.text_disabled(e.status)
         if e.check in FAILED_CHECKS:
             imgui.same_line()
-            imgui.text_colored(imgui.ImVec4(*STATUS_COLOURS["error"]), "failed check")
+            imgui.text_colored(imgui.ImVec4(*STATUS_COLOURS["error"]), "failed")
         imgui.pop_id()
 
     e = state.model(m.selected) if m.selected else None
