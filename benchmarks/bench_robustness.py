@@ -76,7 +76,8 @@ def tolerant_dice(pred: np.ndarray, truth: np.ndarray, radius: int = 2) -> float
     return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
-def one_run(tomo, feature: str, arch: str, seed: int, epochs: int, n_eval: int, extra: dict) -> dict:
+def one_run(tomo, feature: str, arch: str, seed: int, epochs: int, n_eval: int, extra: dict,
+            n_tiles: int | None = None) -> dict:
     from ais_like import segment, synthetic, tiles, training
     from ais_like.archive import LoadedModel
     from ais_like.demo import dice_scores
@@ -84,7 +85,7 @@ def one_run(tomo, feature: str, arch: str, seed: int, epochs: int, n_eval: int, 
     truth = tomo.labels[feature].astype(np.uint8)
     train_slices = synthetic.demo_slices(truth, 3)
     ts = tiles.tiles_from_labels(tomo.volume, truth, train_slices, box=64, positive_fraction=0.5, augment=True,
-                                 seed=seed, apix=tomo.apix, feature=feature)
+                                 seed=seed, apix=tomo.apix, feature=feature, n_tiles=n_tiles)
     t0 = time.perf_counter()
     tm = training.train_feature_model(ts, arch, epochs=epochs, validation_split=0.1, seed=seed, **extra)
     seconds = time.perf_counter() - t0
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--shape", default="64,256,256")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--eval-slices", type=int, default=8)
+    ap.add_argument("--tiles", type=int, default=None, help="training tiles (default: the CLI's, by annotated area)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
         tomo = synthetic.make_tomogram(shape=shape, apix=10.0, seed=seed)
         for arch in archs:
             for feature in features:
-                r = one_run(tomo, feature, arch, seed, args.epochs, args.eval_slices, extra)
+                r = one_run(tomo, feature, arch, seed, args.epochs, args.eval_slices, extra, args.tiles)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
                 if args.json:

@@ -58,7 +58,7 @@ def add_tile_options(parser: argparse.ArgumentParser) -> None:
                    help="tile side in pixels (default: 64, or the feature's box size in a project)")
     g.add_argument("--target-apix", type=float, default=None, metavar="Å",
                    help="Å/px the model works at; slices are resampled to it (default: the data's)")
-    g.add_argument("--tiles", type=int, default=None, metavar="N", help="number of tiles (default: by annotated area)")
+    g.add_argument("--tiles", type=int, default=None, metavar="N", help="number of tiles (default: 4 per box of annotated area, at least 768)")
     g.add_argument("--positive-fraction", type=float, default=0.5, metavar="F",
                    help="fraction of tiles that contain the feature (default: %(default)s)")
     g.add_argument("--normalisation", "--normalization", choices=("slice", "global"), default="slice",
