@@ -39,7 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_robustness import tolerant_dice  # noqa: E402
+from benchmarks.bench_robustness import tolerant_dice, tolerant_scores  # noqa: E402
 
 PARTICLES = ("ribosome", "proteasome", "membrane_protein", "gold")
 
@@ -100,7 +100,8 @@ def run_feature(tomo, feature: str, arch: str, epochs: int, seed: int, folder: P
     keep = unseen(truth.shape[0], train)
     row = {"feature": feature, "arch": arch, "train_slices": train, "tiles": len(ts),
            "check": tm.health.verdict if tm.health else None,
-           "tolerant_dice": round(tolerant_dice(prob[keep] >= 0.5, truth[keep]), 4),
+           **dict(zip(("tolerant_dice", "tolerant_precision", "tolerant_recall"),
+                      (round(v, 4) for v in tolerant_scores(prob[keep] >= 0.5, truth[keep])))),
            "train_seconds": round(train_s, 1), "segment_seconds": round(seg_s, 1),
            "epochs": tm.result.epochs_run}
     if feature == "membrane" and tomo.membrane_all is not None:
@@ -121,6 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--features", default="membrane,particle")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--keep", default=None, metavar="DIR", help="keep the tomogram, models and segmentations here")
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from ais_like import synthetic
@@ -138,6 +140,9 @@ def main(argv=None) -> int:
             if f in tomo.labels:
                 wanted.append(f)
         with tempfile.TemporaryDirectory() as tmp:
+            if args.keep:
+                tmp = Path(args.keep) / preset
+                tmp.mkdir(parents=True, exist_ok=True)
             for feature in wanted:
                 row = {"preset": preset, "seed": args.seed, "shape": list(tomo.volume.shape),
                        "generate_seconds": round(gen_s, 1), **run_feature(tomo, feature, args.arch, args.epochs,

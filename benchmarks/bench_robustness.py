@@ -58,22 +58,28 @@ def eval_slices(truth: np.ndarray, train: list[int], n: int) -> list[int]:
     return [has[i] for i in np.linspace(0, len(has) - 1, n).round().astype(int)]
 
 
-def tolerant_dice(pred: np.ndarray, truth: np.ndarray, radius: int = 2) -> float:
-    """Dice with a tolerance: a predicted pixel within ``radius`` px (in its slice) of the truth
-    counts as right, a true pixel within ``radius`` px of the prediction counts as found; the
-    harmonic mean of that precision and recall (slices (n, y, x))."""
+def tolerant_scores(pred: np.ndarray, truth: np.ndarray, radius: int = 2) -> tuple[float, float, float]:
+    """(Dice, precision, recall) with a tolerance: a predicted pixel within ``radius`` px (in its
+    slice) of the truth counts as right, a true pixel within ``radius`` px of the prediction
+    counts as found; the Dice is the harmonic mean of the two (slices (n, y, x))."""
     from scipy import ndimage
 
     yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     disk = (yy ** 2 + xx ** 2 <= radius ** 2)[None]
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     if not pred.any() and not truth.any():
-        return 1.0
+        return 1.0, 1.0, 1.0
     if not pred.any() or not truth.any():
-        return 0.0
+        return 0.0, float(not pred.any()), float(not truth.any())
     precision = float((pred & ndimage.binary_dilation(truth, disk)).sum() / pred.sum())
     recall = float((truth & ndimage.binary_dilation(pred, disk)).sum() / truth.sum())
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    dice = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return dice, precision, recall
+
+
+def tolerant_dice(pred: np.ndarray, truth: np.ndarray, radius: int = 2) -> float:
+    """The Dice of :func:`tolerant_scores`."""
+    return tolerant_scores(pred, truth, radius)[0]
 
 
 def one_run(tomo, feature: str, arch: str, seed: int, epochs: int, n_eval: int, extra: dict,
