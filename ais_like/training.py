@@ -3,8 +3,12 @@
 ``compile_for_training`` compiles a Keras model with Adam and a loss that ignores label 2;
 architecture plugins call it from ``create``. :func:`train` runs the epochs with a callback
 interface (per-batch and per-epoch losses, stop requests) shared by the CLI's progress bar and
-the GUI's live plot, and keeps the best epoch's weights. :func:`train_feature_model` builds an
-architecture, trains it and returns the model with its ``.scnm`` metadata.
+the GUI's live plot, and keeps the best epoch's weights. After every epoch it measures batch
+normalisation's running statistics (:func:`recalibrate_batch_norm`) and checks what the model
+predicts on annotated tiles (:func:`assess` -> :class:`Health`): a model that predicts only
+background, everything, or the same everywhere is reported, never passed off as trained.
+:func:`train_feature_model` builds an architecture, trains it (again from another
+initialisation when the check fails) and returns the model with its ``.scnm`` metadata.
 """
 
 from __future__ import annotations
