@@ -134,7 +134,7 @@ def test_the_loop_knows_when_it_may_sleep(tmp_path):
 
 
 def test_unchanged_canvas_is_copied_not_redrawn_and_looks_the_same(tmp_path):
-    res = run_gui(demo_in=tmp_path / "demo", code=f"""
+    res = run_gui(demo_in=tmp_path / "demo", code="""
         r = h.app.slice_renderer
         h.step(3)
         a = h.screenshot()

@@ -14,7 +14,7 @@ import pytest
 
 from ais_like.errors import AisLikeError
 from ais_like.gui import actions, modelling
-from ais_like.gui.preview import Preview, interaction_set
+from ais_like.gui.preview import interaction_set
 from ais_like.gui.state import AppState
 from ais_like.gui.worker import ModelWorker, _Server
 from ais_like.interactions import apply_interactions

@@ -4,7 +4,6 @@ renderer/ and shaders/ folders mapped into the package, and the GLSL files."""
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ais_like import painting, project
-from ais_like.annotations import Annotations, Feature
+from ais_like.annotations import Feature
 from ais_like.errors import InputError
 from ais_like.volume import Header, write_volume
 
