@@ -1148,7 +1148,17 @@ def _describe_one(meta: dict) -> dict:
         "normalisation": pre["normalisation"] + (f" (Ais: {meta.get('normalization')})" if pre["source"] == "ais" else ""),
         "threshold": meta.get("threshold"),
         "written by": ours.get("writer") or ("Ais" if not ours else "ais_like"),
+        **_check_summary(ours),
     }
+
+
+def _check_summary(ours: dict) -> dict:
+    """The training's check of the model (``ais_like.training.Health``), when it recorded one."""
+    health = (ours.get("training") or {}).get("health") if isinstance(ours.get("training"), dict) else None
+    if not isinstance(health, dict) or not health.get("verdict"):
+        return {}
+    failed = health["verdict"] in ("all_background", "all_foreground", "flat")
+    return {"check": ("FAILED: " if failed else "") + str(health.get("message") or health["verdict"])}
 
 
 def describe_model(path: str | os.PathLike) -> dict:

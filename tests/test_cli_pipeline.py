@@ -127,7 +127,8 @@ def test_a_model_that_learnt_nothing_is_reported_and_exits_3(demo, tmp_path, cap
     assert "learning rate" in failed[0] and "success" not in cap.out.lower()
     assert model.is_file() and "exit status 3" in cap.err
     assert main(["info", str(model), "--json"]) == 0
-    capsys.readouterr()
+    desc = json.loads(capsys.readouterr().out)[0]
+    assert desc["check"].startswith("FAILED: the model") and "recall of the annotated feature" in desc["check"]
     assert main(args + ["--keep-failed"]) == 0
     assert "kept as asked" in capsys.readouterr().err
 
