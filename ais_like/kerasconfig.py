@@ -31,16 +31,10 @@ from __future__ import annotations
 import inspect
 
 from .errors import InputError
+from .h5read import SAFE_LAYERS
 
-# Keras layer classes a model file may use (same list as modelio.SAFE_LAYERS, checked there first)
-LAYERS = (
-    "InputLayer", "Conv1D", "Conv2D", "Conv3D", "Conv2DTranspose", "Conv3DTranspose", "SeparableConv2D",
-    "DepthwiseConv2D", "MaxPooling2D", "MaxPooling3D", "AveragePooling2D", "AveragePooling3D",
-    "UpSampling2D", "UpSampling3D", "Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum",
-    "Minimum", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Dropout", "SpatialDropout2D",
-    "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "BatchNormalization", "LayerNormalization",
-    "GroupNormalization", "ZeroPadding2D", "ZeroPadding3D", "Cropping2D", "Cropping3D",
-)
+# Keras layer classes a model file may use: the safety check's own list (h5read.SAFE_LAYERS, checked first)
+LAYERS = SAFE_LAYERS
 RENAMED = {("LeakyReLU", "alpha"): "negative_slope", ("ELU", "alpha"): "alpha"}
 # settings Keras 2 stores that Keras 3 drops, and the value at which dropping them changes nothing
 NEUTRAL = {"groups": (1,), "output_padding": (None,), "dilation_rate": ((1, 1), (1, 1, 1), 1),
