@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+from .training import FAILED_VERDICTS
 
 FORMAT_VERSION = 2
 
@@ -1157,7 +1158,7 @@ def _check_summary(ours: dict) -> dict:
     health = (ours.get("training") or {}).get("health") if isinstance(ours.get("training"), dict) else None
     if not isinstance(health, dict) or not health.get("verdict"):
         return {}
-    failed = health["verdict"] in ("all_background", "all_foreground", "flat")
+    failed = health["verdict"] in FAILED_VERDICTS
     return {"check": ("FAILED: " if failed else "") + str(health.get("message") or health["verdict"])}
 
 

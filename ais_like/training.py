@@ -260,6 +260,7 @@ HEALTH_TILES = 64  # tiles the per-epoch check predicts (feature-rich ones first
 MIN_RECALL = 0.10  # below this the model misses the annotated feature
 MAX_FALSE_POSITIVE_RATE = 0.90  # above this it marks (nearly) everything as the feature
 MIN_SEPARATION = 0.05  # mean probability on the feature minus on background, below it: flat
+FAILED_VERDICTS = ("all_background", "all_foreground", "flat")  # Health.verdict of a model that failed
 
 
 @dataclass
@@ -284,7 +285,7 @@ class Health:
 
     @property
     def failed(self) -> bool:
-        return self.verdict in ("all_background", "all_foreground", "flat")
+        return self.verdict in FAILED_VERDICTS
 
     def figures(self) -> str:
         return (f"recall of the annotated feature {self.recall:.2f}, false-positive rate {self.false_positive_rate:.2f} "
@@ -386,7 +387,7 @@ def batch_norm_layers(model) -> list:
     from .backend import keras
 
     k = keras()
-    net = getattr(model, "generator", model) if hasattr(model, "save_h5") else model
+    net = getattr(model, "generator", model)  # a custom model (Pix2pix): its generator, as registry reads it
     found, stack = [], [net]
     while stack:
         layer = stack.pop()
@@ -412,7 +413,7 @@ def recalibrate_batch_norm(model, images: np.ndarray, batch_size: int = 32) -> i
     layers = batch_norm_layers(model)
     if not layers or len(images) == 0:
         return 0
-    net = getattr(model, "generator", model) if hasattr(model, "save_h5") else model
+    net = getattr(model, "generator", model)
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]

@@ -110,6 +110,8 @@ def one_run(tomo, feature: str, arch: str, seed: int, epochs: int, n_eval: int, 
 
 
 def summary(rows: list[dict]) -> list[str]:
+    from ais_like.training import FAILED_VERDICTS
+
     out = ["| architecture | feature | runs | median Dice | min Dice | min / median | below half the median | "
            "median tolerant Dice (2 px) | check failed | mean s per run |", "|---|---|---|---|---|---|---|---|---|---|"]
     for key in dict.fromkeys((r["arch"], r["feature"]) for r in rows):
@@ -117,7 +119,7 @@ def summary(rows: list[dict]) -> list[str]:
         d = np.array([r["dice"] for r in rs])
         med = float(np.median(d))
         low = int((d < 0.5 * med).sum())
-        failed = sum(r["verdict"] in ("all_background", "all_foreground", "flat") for r in rs)
+        failed = sum(r["verdict"] in FAILED_VERDICTS for r in rs)
         out.append(f"| {key[0]} | {key[1]} | {len(rs)} | {med:.3f} | {d.min():.3f} | "
                    f"{d.min() / med if med else 0:.2f} | {low} | {np.median([r['tolerant_dice'] for r in rs]):.3f} | "
                    f"{failed} | {np.mean([r['seconds'] for r in rs]):.0f} |")

@@ -28,6 +28,7 @@ def add_arguments(parser):
 def run(args) -> int:
     from ..demo import run_demo
     from ..progress import Bar
+    from ..training import FAILED_VERDICTS
 
     bar = None
 
@@ -55,7 +56,7 @@ def run(args) -> int:
     print(f"  segmentation  {res.segmentation}")
     print(f"  membrane Dice on {res.test_slices} unseen slices: {res.dice_unseen:.3f} "
           f"(precision {res.precision_unseen:.3f}, recall {res.recall_unseen:.3f})")
-    failed = res.check.get("verdict") in ("all_background", "all_foreground", "flat")
+    failed = res.check.get("verdict") in FAILED_VERDICTS
     if failed or res.dice_unseen < 0.5:
         why = res.check.get("message") if failed else f"the membrane Dice on unseen slices is only {res.dice_unseen:.3f}"
         print(f"demo FAILED: {why}", file=sys.stderr)

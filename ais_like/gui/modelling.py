@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AisLikeError
+from ..training import FAILED_VERDICTS
 from .actions import handler
 from .state import ModelEntry
 
@@ -461,9 +462,6 @@ def pump(state, max_messages: int = 64) -> int:
     return len(msgs)
 
 
-FAILED_CHECKS = ("all_background", "all_foreground", "flat")  # training.Health's failed verdicts
-
-
 def _set_check(e) -> None:
     """The model's training check, from its metadata (``ais_like.training.health``)."""
     h = ((e.metadata.get("ais_like") or {}).get("training") or {}).get("health") or {}
@@ -508,7 +506,7 @@ def _dispatch(state, m: dict) -> None:
         how = " (stopped)" if m.get("stopped") == "user" else ""
         e.message = f"trained{how}: {m.get('epochs_run')} epochs in {e.seconds:.0f} s"
         _set_check(e)
-        if e.check in FAILED_CHECKS:
+        if e.check in FAILED_VERDICTS:
             state.notify(f"{e.title}: {e.message}, but it FAILED its check: {e.check_message}", "warning")
         else:
             state.notify(f"{e.title}: {e.message}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..modelling import FAILED_CHECKS
+from ...training import FAILED_VERDICTS
 
 STATUS_COLOURS = {"training": (0.95, 0.75, 0.3, 1.0), "error": (0.95, 0.4, 0.35, 1.0),
                   "trained": (0.5, 0.85, 0.5, 1.0), "loaded": (0.5, 0.85, 0.5, 1.0)}
@@ -86,7 +86,7 @@ def draw(state) -> None:
             imgui.text_colored(imgui.ImVec4(*col), e.status)
         else:
             imgui.text_disabled(e.status)
-        if e.check in FAILED_CHECKS:
+        if e.check in FAILED_VERDICTS:
             imgui.same_line()
             imgui.text_colored(imgui.ImVec4(*STATUS_COLOURS["error"]), "failed")
         imgui.pop_id()
@@ -109,7 +109,7 @@ def _draw_model(state, e, features) -> None:
     imgui.separator_text(e.title)
     if e.message:
         imgui.text_wrapped(e.message)
-    if e.check in FAILED_CHECKS and e.check_message:
+    if e.check in FAILED_VERDICTS and e.check_message:
         imgui.push_style_color(imgui.Col_.text, imgui.ImVec4(*STATUS_COLOURS["error"]))
         imgui.text_wrapped(f"Failed check: {e.check_message}")
         imgui.pop_style_color()
